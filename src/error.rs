@@ -1,0 +1,66 @@
+//! Errors that stop memdefrag before or instead of running operations.
+//!
+//! A failed operation is not an [`Error`]: it is part of the [`crate::Report`], which says which
+//! operations ran. An `Error` means nothing was changed.
+
+use crate::op::Op;
+
+/// Why a request could not be carried out. Each kind has its own process exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operation cannot run on this system.
+    #[error("operation '{op}' is not supported here: {reason}")]
+    Unsupported { op: Op, reason: String },
+
+    /// The process lacks the privilege an operation needs.
+    #[error("operation '{op}' needs {needs}.\n{remedy}")]
+    NotPrivileged {
+        op: Op,
+        needs: String,
+        remedy: String,
+    },
+
+    /// Memory statistics could not be read or understood.
+    #[error("cannot read memory statistics from {source_name}: {message}")]
+    Stats {
+        source_name: String,
+        message: String,
+    },
+
+    /// memdefrag has no backend for this operating system.
+    #[error("memdefrag does not support this operating system ({0})")]
+    UnsupportedPlatform(&'static str),
+}
+
+/// Process exit codes, part of the command-line contract.
+pub mod exit {
+    /// Everything ran.
+    pub const OK: i32 = 0;
+    /// An operation failed (the ones after it were skipped), or statistics could not be read.
+    pub const FAILED: i32 = 1;
+    /// The command line is wrong (unknown operation, bad option).
+    pub const USAGE: i32 = 2;
+    /// An operation is not supported on this system; nothing ran.
+    pub const UNSUPPORTED: i32 = 3;
+    /// The process lacks a privilege an operation needs; nothing ran.
+    pub const NOT_PRIVILEGED: i32 = 77;
+}
+
+impl Error {
+    /// The exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Unsupported { .. } | Error::UnsupportedPlatform(_) => exit::UNSUPPORTED,
+            Error::NotPrivileged { .. } => exit::NOT_PRIVILEGED,
+            Error::Stats { .. } => exit::FAILED,
+        }
+    }
+
+    /// A statistics error for `source_name` (a file or API) with any displayable cause.
+    pub(crate) fn stats(source_name: impl Into<String>, cause: impl std::fmt::Display) -> Error {
+        Error::Stats {
+            source_name: source_name.into(),
+            message: cause.to_string(),
+        }
+    }
+}

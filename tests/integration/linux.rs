@@ -1,0 +1,479 @@
+//! The Linux backend against the real kernel. `root_` tests need root (see `main.rs`).
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+
+use crate::util::*;
+
+const MIB: usize = 1 << 20;
+
+#[track_caller]
+fn require_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this test needs root: run it through scripts/test as root"
+    );
+}
+
+#[test]
+fn status_json_matches_the_kernels_figures() {
+    let (out, s) = memdefrag_json(&["status", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(s["platform"], "linux");
+    assert_eq!(s["total_bytes"].as_u64().unwrap(), meminfo("MemTotal"));
+    let f = &s["fragmentation"];
+    let index = f["unusable_index_order9"].as_f64().expect("index");
+    assert!((0.0..=1.0).contains(&index), "{index}");
+    let zones = f["zones"].as_array().expect("zones");
+    let buddy = std::fs::read_to_string("/proc/buddyinfo").unwrap();
+    assert_eq!(zones.len(), buddy.lines().count());
+    for z in zones {
+        assert!(z["zone"].is_string() && z["node"].is_u64(), "{z}");
+        assert!(!z["free_blocks"].as_array().unwrap().is_empty(), "{z}");
+    }
+}
+
+#[test]
+fn status_table_is_human_sized() {
+    let out = memdefrag(&["status"]);
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "total",
+        "available",
+        "free",
+        "cache",
+        "modified",
+        "GiB",
+        "order 9",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
+
+#[test]
+fn ops_json_maps_each_op_to_its_linux_call() {
+    let (_, ops) = memdefrag_json(&["ops", "--json"]);
+    let find = |name: &str| {
+        ops.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["op"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        find("standby")["kernel_call"],
+        "write \"1\" to /proc/sys/vm/drop_caches"
+    );
+    assert_eq!(
+        find("system-working-set")["kernel_call"],
+        "write \"2\" to /proc/sys/vm/drop_caches"
+    );
+    assert_eq!(find("modified")["kernel_call"], "sync()");
+    assert_eq!(find("modified")["privilege"], "none");
+    assert_eq!(
+        find("compact")["kernel_call"],
+        "write \"1\" to /proc/sys/vm/compact_memory"
+    );
+    assert!(find("working-sets")["kernel_call"]
+        .as_str()
+        .unwrap()
+        .contains("MADV_PAGEOUT"));
+    for unsupported in ["flush-volumes", "registry", "combine"] {
+        assert_eq!(find(unsupported)["supported"], false);
+    }
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_purge_standby_evicts_a_cached_file() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let file = CachedFile::new(64 * MIB);
+    assert!(file.residency() > 0.9, "not cached: {}", file.residency());
+
+    let (out, report) = memdefrag_json(&["purge", "standby", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(op_names(&report), ["standby"]);
+    assert_all_ok(&report);
+    assert!(report["freed_bytes"].is_i64());
+    assert!(
+        file.residency() < 0.05,
+        "still cached: {}",
+        file.residency()
+    );
+    let cache_before = report["before"]["cache_bytes"].as_u64().unwrap();
+    let cache_after = report["after"]["cache_bytes"].as_u64().unwrap();
+    assert!(
+        cache_after + 48 * MIB as u64 <= cache_before,
+        "{cache_before} -> {cache_after}"
+    );
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_purge_modified_writes_dirty_data_back() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let dir = disk_tempdir();
+    let path = dir.path().join("dirty.bin");
+    let file = write_file(&path, 64 * MIB, false);
+    let pages = (64 * MIB / PAGE) as u64;
+
+    match cachestat(&file) {
+        Some(cs) => {
+            assert!(
+                cs.nr_dirty + cs.nr_writeback > pages / 2,
+                "not dirty: {cs:?}"
+            );
+            let (out, report) = memdefrag_json(&["purge", "modified", "--json"]);
+            assert_exit(&out, 0);
+            assert_all_ok(&report);
+            let cs = cachestat(&file).unwrap();
+            assert_eq!((cs.nr_dirty, cs.nr_writeback), (0, 0), "{cs:?}");
+            assert!(cs.nr_cache > pages / 2, "written back, not evicted: {cs:?}");
+        }
+        // Before Linux 6.5: the system-wide counter, which our write dominates.
+        None => {
+            assert!(meminfo("Dirty") >= 32 * MIB as u64);
+            let (out, _) = memdefrag_json(&["purge", "modified", "--json"]);
+            assert_exit(&out, 0);
+            assert!(meminfo("Dirty") < 16 * MIB as u64);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_purge_system_working_set_drops_reclaimable_slab() {
+    require_root();
+    let _lock = kernel_state_lock();
+    // Fill the dentry cache with negative entries: lookups of names that do not exist.
+    let dir = disk_tempdir();
+    for i in 0..20_000 {
+        let _ = std::fs::metadata(dir.path().join(format!("absent-{i}")));
+    }
+    let dentries = || -> u64 {
+        let s = std::fs::read_to_string("/proc/sys/fs/dentry-state").unwrap();
+        s.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let before_dentries = dentries();
+    let drops_before = vmstat("drop_slab");
+
+    let (out, report) = memdefrag_json(&["purge", "system-working-set", "--json"]);
+    assert_exit(&out, 0);
+    assert_all_ok(&report);
+    assert_eq!(vmstat("drop_slab"), drops_before + 1);
+    let after_dentries = dentries();
+    assert!(
+        after_dentries + 15_000 <= before_dentries,
+        "dentries {before_dentries} -> {after_dentries}"
+    );
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_purge_compact_runs_compaction() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let scanned = || vmstat("compact_migrate_scanned") + vmstat("compact_free_scanned");
+    let before = scanned();
+
+    let (out, report) = memdefrag_json(&["purge", "compact", "--json"]);
+    assert_exit(&out, 0);
+    assert_all_ok(&report);
+    assert!(scanned() > before, "compaction scanned nothing");
+    let counts = &report["operations"][0]["counts"];
+    assert!(counts["migrate_scanned"].as_u64().unwrap() > 0, "{counts}");
+    for side in ["before", "after"] {
+        let index = report[side]["fragmentation"]["unusable_index_order9"]
+            .as_f64()
+            .unwrap();
+        assert!((0.0..=1.0).contains(&index));
+    }
+}
+
+/// A child process that maps a file and touches every page, then waits to be released.
+/// It only makes raw system calls after fork, which is safe in a multi-threaded parent.
+struct MappingChild {
+    pid: libc::pid_t,
+    release: libc::c_int,
+}
+
+impl MappingChild {
+    fn spawn(file: &File, len: usize) -> MappingChild {
+        let mut ready = [0; 2];
+        let mut release = [0; 2];
+        // SAFETY: plain pipe creation into live arrays.
+        unsafe {
+            assert_eq!(libc::pipe(ready.as_mut_ptr()), 0);
+            assert_eq!(libc::pipe(release.as_mut_ptr()), 0);
+        }
+        let fd = file.as_raw_fd();
+        // SAFETY: the child runs only async-signal-safe system calls and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: in the child: map the file, keep only the two pipe ends it needs (other
+            // tests' pipes would otherwise stay open here), read each page, say so, wait, exit.
+            unsafe {
+                let addr = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    fd,
+                    0,
+                );
+                if addr == libc::MAP_FAILED {
+                    libc::_exit(1);
+                }
+                let (lo, hi) = (
+                    ready[1].min(release[0]) as u32,
+                    ready[1].max(release[0]) as u32,
+                );
+                libc::syscall(libc::SYS_close_range, 3u32, lo - 1, 0u32);
+                libc::syscall(libc::SYS_close_range, lo + 1, hi - 1, 0u32);
+                libc::syscall(libc::SYS_close_range, hi + 1, u32::MAX, 0u32);
+                let base = addr as *const u8;
+                let mut sum = 0u8;
+                let mut off = 0;
+                while off < len {
+                    sum = sum.wrapping_add(std::ptr::read_volatile(base.add(off)));
+                    off += PAGE;
+                }
+                let byte = [sum | 1];
+                libc::write(ready[1], byte.as_ptr().cast(), 1);
+                let mut buf = [0u8; 1];
+                libc::read(release[0], buf.as_mut_ptr().cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: closing the ends the parent does not use; reading one byte into a live buffer.
+        unsafe {
+            libc::close(ready[1]);
+            libc::close(release[0]);
+            let mut buf = [0u8; 1];
+            assert_eq!(
+                libc::read(ready[0], buf.as_mut_ptr().cast(), 1),
+                1,
+                "child failed"
+            );
+            libc::close(ready[0]);
+        }
+        MappingChild {
+            pid,
+            release: release[1],
+        }
+    }
+
+    fn rss_file(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("RssFile:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .expect("RssFile")
+            * 1024
+    }
+}
+
+impl Drop for MappingChild {
+    fn drop(&mut self) {
+        // SAFETY: closing our end of the pipe releases the child; then reap it.
+        unsafe {
+            libc::close(self.release);
+            let mut status = 0;
+            libc::waitpid(self.pid, &mut status, 0);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_purge_working_sets_drops_a_helper_processs_file_pages() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let len = 64 * MIB;
+    let file = CachedFile::new(len);
+    let child = MappingChild::spawn(&File::open(&file.path).unwrap(), len);
+    let before = child.rss_file();
+    assert!(before >= len as u64, "RssFile {before}");
+
+    let (out, report) = memdefrag_json(&["purge", "working-sets", "--json"]);
+    assert_exit(&out, 0);
+    assert_all_ok(&report);
+    let counts = &report["operations"][0]["counts"];
+    assert!(counts["processes"].as_u64().unwrap() >= 1, "{counts}");
+    for key in ["exited", "refused", "ranges_rejected", "advised_bytes"] {
+        assert!(counts[key].is_u64(), "{key}: {counts}");
+    }
+    let after = child.rss_file();
+    assert!(
+        after + (len as u64) * 3 / 4 <= before,
+        "RssFile {before} -> {after}"
+    );
+    drop(child);
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_defrag_runs_the_linux_plan_in_order() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let file = CachedFile::new(32 * MIB);
+
+    let (out, report) = memdefrag_json(&["defrag", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        op_names(&report),
+        ["modified", "standby", "system-working-set", "compact"]
+    );
+    assert_all_ok(&report);
+    assert!(
+        file.residency() < 0.05,
+        "still cached: {}",
+        file.residency()
+    );
+
+    let out = memdefrag(&["defrag"]);
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("drop_caches") && text.contains("freed"),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_dry_run_changes_nothing() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let file = CachedFile::new(32 * MIB);
+    let drops = vmstat("drop_pagecache");
+
+    let (out, dry) = memdefrag_json(&["defrag", "--dry-run", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(
+        op_names(&dry),
+        ["modified", "standby", "system-working-set", "compact"]
+    );
+    let standby = &dry["operations"][1];
+    assert_eq!(
+        standby["kernel_call"],
+        "write \"1\" to /proc/sys/vm/drop_caches"
+    );
+    assert!(
+        standby["estimated_bytes"].as_u64().unwrap() >= 16 * MIB as u64,
+        "{standby}"
+    );
+    let out = memdefrag(&["purge", "standby", "working-sets", "--dry-run"]);
+    assert_exit(&out, 0);
+
+    assert!(file.residency() > 0.9, "evicted: {}", file.residency());
+    assert_eq!(vmstat("drop_pagecache"), drops);
+}
+
+/// memdefrag copied where the unprivileged user can execute it.
+fn unprivileged_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("memdefrag-nobody-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("memdefrag");
+    std::fs::copy(bin(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, exe)
+}
+
+fn as_nobody(exe: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(exe)
+        .args(args)
+        .output()
+        .expect("run setpriv")
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_unprivileged_purge_exits_77_and_changes_nothing() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let file = CachedFile::new(32 * MIB);
+    let (_dir, exe) = unprivileged_copy();
+    let drops = vmstat("drop_pagecache");
+
+    let out = as_nobody(&exe, &["purge", "standby"]);
+    assert_exit(&out, 77);
+    let err = stderr(&out);
+    assert!(
+        err.contains("/proc/sys/vm/drop_caches") && err.contains("root"),
+        "{err}"
+    );
+
+    let out = as_nobody(&exe, &["purge", "modified", "standby"]);
+    assert_exit(&out, 77);
+
+    let out = as_nobody(&exe, &["purge", "working-sets"]);
+    assert_exit(&out, 77);
+    let err = stderr(&out);
+    assert!(
+        err.contains("CAP_SYS_NICE") && err.contains("root"),
+        "{err}"
+    );
+
+    let out = as_nobody(&exe, &["defrag", "--json"]);
+    assert_exit(&out, 77);
+
+    assert!(file.residency() > 0.9, "evicted: {}", file.residency());
+    assert_eq!(vmstat("drop_pagecache"), drops);
+
+    let out = as_nobody(&exe, &["defrag", "--dry-run", "--json"]);
+    assert_exit(&out, 0);
+    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dry["operations"][1]["privileged"], false);
+    assert!(file.residency() > 0.9, "evicted: {}", file.residency());
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_rejected_requests_run_nothing() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let file = CachedFile::new(32 * MIB);
+    let drops = vmstat("drop_pagecache");
+
+    let out = memdefrag(&["purge", "standby", "bogus"]);
+    assert_exit(&out, 2);
+    let out = memdefrag(&["purge", "standby", "registry"]);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("'registry'"));
+    for op in ["flush-volumes", "combine"] {
+        assert_exit(&memdefrag(&["purge", "standby", op]), 3);
+    }
+    let (_, ops) = memdefrag_json(&["ops", "--json"]);
+    let low = ops
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["op"] == "standby-low")
+        .unwrap();
+    if low["supported"] == false {
+        let out = memdefrag(&["purge", "standby", "standby-low"]);
+        assert_exit(&out, 3);
+        let reason = low["reason"].as_str().unwrap();
+        assert!(stderr(&out).contains(reason), "{}", stderr(&out));
+    }
+
+    assert!(file.residency() > 0.9, "evicted: {}", file.residency());
+    assert_eq!(vmstat("drop_pagecache"), drops);
+}

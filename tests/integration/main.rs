@@ -1,0 +1,12 @@
+//! memdefrag's integration tests: the CLI as users run it, against the real kernel.
+//!
+//! Tests whose name starts with `root_` need root and change global kernel state (they drop
+//! caches, sync, compact); they are `#[ignore]`d so that a plain `cargo test` stays harmless, and
+//! `scripts/test` runs them with `--include-ignored`. They hold [`util::kernel_state_lock`] so that
+//! they never run at the same time as each other.
+
+mod util;
+
+mod cli;
+#[cfg(target_os = "linux")]
+mod linux;
