@@ -4,6 +4,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::process::Command;
 
+use crate::pagecache::*;
 use crate::util::*;
 
 const MIB: usize = 1 << 20;

@@ -5,6 +5,8 @@
 //! `scripts/test` runs them with `--include-ignored`. They hold [`util::kernel_state_lock`] so that
 //! they never run at the same time as each other.
 
+#[cfg(target_os = "linux")]
+mod pagecache;
 mod util;
 
 mod cli;
