@@ -75,16 +75,28 @@ pub struct OsError {
     /// The NTSTATUS behind the Win32 code, as hex (Windows only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ntstatus: Option<String>,
+    /// The system refused for lack of privilege (the run exits 77).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_privileged: bool,
 }
 
 impl OsError {
+    /// An error with an OS code and a message.
+    pub fn new(code: i64, message: impl Into<String>) -> OsError {
+        OsError {
+            code,
+            message: message.into(),
+            ntstatus: None,
+            not_privileged: false,
+        }
+    }
+
     /// An error from an `io::Error`, with `context` naming what failed.
     pub fn from_io(context: &str, err: &std::io::Error) -> OsError {
-        OsError {
-            code: err.raw_os_error().map_or(-1, i64::from),
-            message: format!("{context}: {err}"),
-            ntstatus: None,
-        }
+        OsError::new(
+            err.raw_os_error().map_or(-1, i64::from),
+            format!("{context}: {err}"),
+        )
     }
 }
 

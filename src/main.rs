@@ -79,13 +79,10 @@ fn execute(system: &Native, plan: Plan, options: &RunOptions) -> anyhow::Result<
     } else {
         emit(&report::render_report(&result))?;
     }
-    if let Some(failed) = result.operations.iter().find(|o| o.error.is_some()) {
-        if let Some(err) = &failed.error {
-            eprintln!("memdefrag: operation '{}' failed: {err}", failed.op);
-        }
-        return Ok(ExitCode::from(exit::FAILED as u8));
+    if let Some((op, err)) = result.failure() {
+        eprintln!("memdefrag: operation '{op}' failed: {err}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(result.exit_code() as u8))
 }
 
 /// Writes to stdout; a closed pipe (`memdefrag status | head -1`) is not an error.

@@ -139,6 +139,8 @@ mod tests {
         unsupported: HashMap<Op, &'static str>,
         unprivileged: HashSet<Op>,
         failing: HashMap<Op, i64>,
+        /// Ops the system refuses at run time for lack of privilege.
+        refusing: HashSet<Op>,
         ran: RefCell<Vec<Op>>,
         free: RefCell<u64>,
     }
@@ -191,11 +193,12 @@ mod tests {
         fn run(&self, op: Op) -> Result<Outcome, OsError> {
             self.ran.borrow_mut().push(op);
             if let Some(&code) = self.failing.get(&op) {
-                return Err(OsError {
-                    code,
-                    message: format!("{op} broke"),
-                    ntstatus: None,
-                });
+                return Err(OsError::new(code, format!("{op} broke")));
+            }
+            if self.refusing.contains(&op) {
+                let mut err = OsError::new(1314, "A required privilege is not held by the client.");
+                err.not_privileged = true;
+                return Err(err);
             }
             *self.free.borrow_mut() += 100;
             Ok(Outcome {
@@ -251,7 +254,22 @@ mod tests {
         assert_eq!(report.operations[2].duration_ms, 0.0);
         assert_eq!(report.operations[2].kernel_call, "call-standby");
         assert!(report.failed());
+        assert_eq!(report.exit_code(), crate::exit::FAILED);
         assert_eq!(report.freed_bytes, 100, "only the first op freed memory");
+    }
+
+    #[test]
+    fn a_privilege_refusal_at_run_time_exits_77() {
+        let backend = Scripted {
+            refusing: HashSet::from([Op::Standby]),
+            ..Scripted::default()
+        };
+        let report = Plan::canonical([Op::Modified, Op::Standby, Op::Compact])
+            .execute(&backend)
+            .unwrap();
+        assert_eq!(report.exit_code(), crate::exit::NOT_PRIVILEGED);
+        assert_eq!(report.failure().unwrap().0, Op::Standby);
+        assert_eq!(report.operations[2].status, Status::Skipped);
     }
 
     #[test]

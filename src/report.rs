@@ -72,9 +72,26 @@ impl Report {
         }
     }
 
+    /// The operation that failed, if one did.
+    pub fn failure(&self) -> Option<(Op, &OsError)> {
+        self.operations
+            .iter()
+            .find_map(|o| Some((o.op, o.error.as_ref()?)))
+    }
+
     /// Whether an operation failed.
     pub fn failed(&self) -> bool {
-        self.operations.iter().any(|o| o.status == Status::Failed)
+        self.failure().is_some()
+    }
+
+    /// The process exit code for this run: 0, 1 when an operation failed, or 77 when the system
+    /// refused it for lack of privilege.
+    pub fn exit_code(&self) -> i32 {
+        match self.failure() {
+            None => crate::exit::OK,
+            Some((_, e)) if e.not_privileged => crate::exit::NOT_PRIVILEGED,
+            Some(_) => crate::exit::FAILED,
+        }
     }
 }
 
@@ -394,11 +411,10 @@ mod tests {
     fn report_json_has_the_contract_keys() {
         let mut failed = OpResult::skipped(Op::Standby, "x".into());
         failed.status = Status::Failed;
-        failed.error = Some(OsError {
-            code: 13,
-            message: "write /proc/sys/vm/drop_caches: Permission denied".into(),
-            ntstatus: None,
-        });
+        failed.error = Some(OsError::new(
+            13,
+            "write /proc/sys/vm/drop_caches: Permission denied",
+        ));
         failed.counts = vec![("processes", 2)];
         let r = Report::new(vec![failed], snapshot(1 << 30), snapshot(1 << 29));
         let v: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();

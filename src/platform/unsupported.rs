@@ -39,9 +39,8 @@ pub(crate) fn estimate(_op: Op, _snapshot: &Snapshot) -> Option<u64> {
 }
 
 pub(crate) fn run(op: Op) -> Result<Outcome, OsError> {
-    Err(OsError {
-        code: -1,
-        message: format!("'{op}' is not supported on {PLATFORM}"),
-        ntstatus: None,
-    })
+    Err(OsError::new(
+        -1,
+        format!("'{op}' is not supported on {PLATFORM}"),
+    ))
 }

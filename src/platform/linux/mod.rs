@@ -206,28 +206,19 @@ pub(crate) fn run(op: Op) -> Result<Outcome, OsError> {
         }
         Op::Standby => knobs::write(knobs::DROP_CACHES, "1").map(|()| Outcome::default()),
         Op::StandbyLow => {
-            let file = cgroup::reclaim_file().map_err(|reason| OsError {
-                code: -1,
-                message: reason,
-                ntstatus: None,
-            })?;
+            let file = cgroup::reclaim_file().map_err(|reason| OsError::new(-1, reason))?;
             let inactive_file = std::fs::read_to_string(meminfo::PATH)
                 .map_err(|e| e.to_string())
                 .and_then(|t| meminfo::parse(&t))
                 .map(|m| m.inactive_file)
-                .map_err(|e| OsError {
-                    code: -1,
-                    message: format!("read {}: {e}", meminfo::PATH),
-                    ntstatus: None,
-                })?;
+                .map_err(|e| OsError::new(-1, format!("read {}: {e}", meminfo::PATH)))?;
             cgroup::reclaim(&file, inactive_file)
         }
         Op::Compact => compact(),
-        Op::FlushVolumes | Op::Registry | Op::Combine => Err(OsError {
-            code: libc::ENOSYS as i64,
-            message: format!("'{op}' has no Linux implementation"),
-            ntstatus: None,
-        }),
+        Op::FlushVolumes | Op::Registry | Op::Combine => Err(OsError::new(
+            libc::ENOSYS.into(),
+            format!("'{op}' has no Linux implementation"),
+        )),
     }
 }
 
