@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 
 use crate::backend::{OpInfo, OsError};
 use crate::op::Op;
-use crate::snapshot::{Detail, Snapshot};
+use crate::snapshot::{Detail, Snapshot, WindowsMemory};
 
 /// How an operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -189,14 +189,37 @@ pub fn render_status(s: &Snapshot) -> String {
             human_bytes(bytes)
         );
     }
-    if let Detail::Linux(m) = &s.detail {
-        let _ = writeln!(
-            out,
-            "  {:<10} {:>12} {:>8}  dentries and inodes (SReclaimable)",
-            "slab",
-            human_bytes(m.slab_reclaimable),
-            percent(m.slab_reclaimable, s.total_bytes)
-        );
+    match &s.detail {
+        Detail::Linux(m) => {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:>12} {:>8}  dentries and inodes (SReclaimable)",
+                "slab",
+                human_bytes(m.slab_reclaimable),
+                percent(m.slab_reclaimable, s.total_bytes)
+            );
+        }
+        Detail::Windows(w) => {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:>12} {:>8}  of {} limit",
+                "commit",
+                human_bytes(w.commit_total_bytes),
+                percent(w.commit_total_bytes, w.commit_limit_bytes),
+                human_bytes(w.commit_limit_bytes)
+            );
+            if let Some(fc) = w.file_cache_bytes {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {:>12} {:>8}  system file cache working set",
+                    "file cache",
+                    human_bytes(fc),
+                    percent(fc, s.total_bytes)
+                );
+            }
+            render_windows_lists(&mut out, w, s.total_bytes);
+        }
+        Detail::None {} => {}
     }
     if let Some(f) = &s.fragmentation {
         let orders = f
@@ -228,16 +251,49 @@ pub fn render_status(s: &Snapshot) -> String {
 }
 
 fn cache_hint(s: &Snapshot) -> &'static str {
-    match s.detail {
+    match &s.detail {
         Detail::Linux(_) => "page cache without shmem",
-        Detail::None {} => "standby lists",
+        Detail::Windows(w) if w.memory_lists.is_none() => "system cache (estimate)",
+        Detail::Windows(_) | Detail::None {} => "standby lists",
     }
 }
 
 fn modified_hint(s: &Snapshot) -> &'static str {
-    match s.detail {
+    match &s.detail {
         Detail::Linux(_) => "dirty + writeback",
-        Detail::None {} => "modified list",
+        Detail::Windows(w) if w.memory_lists.is_none() => "unknown without the list query",
+        Detail::Windows(_) | Detail::None {} => "modified list",
+    }
+}
+
+/// The Windows memory lists, or why they are missing.
+fn render_windows_lists(out: &mut String, w: &WindowsMemory, total: u64) {
+    let Some(l) = &w.memory_lists else {
+        let why = w.memory_lists_error.as_deref().unwrap_or("unknown error");
+        let _ = writeln!(out, "\nmemory lists unavailable: {why}");
+        let _ = writeln!(
+            out,
+            "  free and cache are estimated from the documented API (GlobalMemoryStatusEx, GetPerformanceInfo)"
+        );
+        return;
+    };
+    let _ = writeln!(out, "\nmemory lists");
+    let mut row = |name: &str, bytes: u64| {
+        let _ = writeln!(
+            out,
+            "  {name:<18} {:>12} {:>8}",
+            human_bytes(bytes),
+            percent(bytes, total)
+        );
+    };
+    row("zeroed", l.zeroed_bytes);
+    row("free", l.free_bytes);
+    row("modified", l.modified_bytes);
+    row("modified no-write", l.modified_no_write_bytes);
+    row("modified pagefile", l.modified_page_file_bytes);
+    row("bad", l.bad_bytes);
+    for (priority, &bytes) in l.standby_bytes_by_priority.iter().enumerate() {
+        row(&format!("standby priority {priority}"), bytes);
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Snapshot {
 pub enum Detail {
     /// Figures from Linux's /proc/meminfo.
     Linux(LinuxMemory),
+    /// Windows' memory lists and documented counters, with their sources.
+    Windows(WindowsMemory),
     /// The platform gives nothing beyond the headline figures.
     None {},
 }
@@ -72,6 +74,59 @@ impl LinuxMemory {
         (self.cached + self.buffers)
             .saturating_sub(self.shmem)
             .saturating_sub(self.dirty + self.writeback)
+    }
+}
+
+/// Windows' figures, in bytes unless named otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WindowsMemory {
+    pub page_size: u64,
+    /// The memory lists, from NtQuerySystemInformation(SystemMemoryListInformation); absent when
+    /// that query failed (not elevated, WOW64, Wine).
+    pub memory_lists: Option<MemoryLists>,
+    /// Why the memory-list query failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_lists_error: Option<String>,
+    /// Committed memory and its limit (GetPerformanceInfo).
+    pub commit_total_bytes: u64,
+    pub commit_limit_bytes: u64,
+    /// The system cache: standby plus the system cache working set (GetPerformanceInfo).
+    pub system_cache_bytes: u64,
+    /// The system file cache working set (NtQuerySystemInformation(SystemFileCacheInformation)).
+    pub file_cache_bytes: Option<u64>,
+    /// Where each headline figure came from.
+    pub sources: Sources,
+}
+
+/// The API each headline figure of a snapshot came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Sources {
+    pub total_bytes: &'static str,
+    pub available_bytes: &'static str,
+    pub free_bytes: &'static str,
+    pub cache_bytes: &'static str,
+    pub modified_bytes: &'static str,
+}
+
+/// Windows' physical memory lists (SYSTEM_MEMORY_LIST_INFORMATION), in bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MemoryLists {
+    pub zeroed_bytes: u64,
+    pub free_bytes: u64,
+    pub modified_bytes: u64,
+    pub modified_no_write_bytes: u64,
+    pub modified_page_file_bytes: u64,
+    pub bad_bytes: u64,
+    /// The standby list by priority, 0 (repurposed first) to 7.
+    pub standby_bytes_by_priority: [u64; 8],
+    /// Standby pages repurposed since boot, by priority (a count of pages).
+    pub repurposed_pages_by_priority: [u64; 8],
+}
+
+impl MemoryLists {
+    /// The whole standby list.
+    pub fn standby_bytes(&self) -> u64 {
+        self.standby_bytes_by_priority.iter().sum()
     }
 }
 
