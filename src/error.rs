@@ -57,7 +57,7 @@ impl Error {
     }
 
     /// A statistics error for `source_name` (a file or API) with any displayable cause.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
     pub(crate) fn stats(source_name: impl Into<String>, cause: impl std::fmt::Display) -> Error {
         Error::Stats {
             source_name: source_name.into(),

@@ -96,7 +96,8 @@ impl Plan {
             }
             let start = Instant::now();
             let result = backend.run(info.op);
-            let duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+            // Microsecond resolution: finer digits are noise.
+            let duration_ms = start.elapsed().as_micros() as f64 / 1000.0;
             let mut op_result = OpResult {
                 op: info.op,
                 status: Status::Ok,

@@ -325,7 +325,7 @@ pub fn render_dry_run(d: &DryRun) -> String {
         let _ = writeln!(out, "  {}. {:<19} {estimate}", i + 1, p.op);
         let _ = writeln!(out, "     call: {}", p.kernel_call);
         let held = if p.privileged { "held" } else { "NOT held" };
-        let _ = writeln!(out, "     privilege: {} ({held})", p.privilege);
+        let _ = writeln!(out, "     privilege: {} [{held}]", p.privilege);
     }
     let _ = writeln!(
         out,

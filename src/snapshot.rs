@@ -39,7 +39,7 @@ pub enum Detail {
     /// Figures from Linux's /proc/meminfo.
     Linux(LinuxMemory),
     /// Windows' memory lists and documented counters, with their sources.
-    Windows(WindowsMemory),
+    Windows(Box<WindowsMemory>),
     /// The platform gives nothing beyond the headline figures.
     None {},
 }

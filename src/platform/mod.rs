@@ -15,12 +15,13 @@ mod linux;
 #[cfg(target_os = "linux")]
 use linux as imp;
 
-#[cfg(windows)]
+// The Windows decisions are tested on every platform, over a scripted NT API.
+#[cfg(any(windows, test))]
 mod windows;
 #[cfg(windows)]
 use windows as imp;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;
 #[cfg(not(any(target_os = "linux", windows)))]
 use unsupported as imp;

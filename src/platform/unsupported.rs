@@ -9,8 +9,6 @@ use crate::Error;
 
 pub(crate) const PLATFORM: &str = std::env::consts::OS;
 
-// Windows has a default plan of its own.
-#[cfg_attr(windows, allow(dead_code))]
 pub(crate) fn default_plan() -> Vec<Op> {
     Vec::new()
 }

@@ -1,15 +1,46 @@
 //! The Windows backend: the NT memory-list API (`NtSetSystemInformation` with
-//! SystemMemoryListInformation and friends).
+//! SystemMemoryListInformation and its neighbours), as RAMMap, Mem Reduct and System Informer
+//! use it, and memory-list statistics from `NtQuerySystemInformation`.
 //!
-//! Not implemented in this build: every operation answers "unsupported" (through the fallback
-//! backend) so that the Windows targets build and explain themselves. Only the default plan, the
-//! seed's sequence, is Windows' own already.
+//! - `api`: the seam — the NT/Win32 calls as a trait, with their values;
+//! - `ops`: the decisions over it (calls, versions, privileges, errors, statistics), tested on
+//!   every platform through a scripted implementation;
+//! - `ffi`: the real calls, and all of this backend's unsafe code.
 
-pub(crate) use super::unsupported::{check_privilege, describe, estimate, run, snapshot, PLATFORM};
+mod api;
+mod ops;
 
-use crate::op::Op;
+#[cfg(windows)]
+mod ffi;
 
-/// The seed's sequence: working sets, then the modified list, then the standby list.
-pub(crate) fn default_plan() -> Vec<Op> {
-    vec![Op::WorkingSets, Op::Modified, Op::Standby]
+#[cfg(windows)]
+pub(crate) use self::native::*;
+
+/// The backend functions over the real calls.
+#[cfg(windows)]
+mod native {
+    pub(crate) use super::ops::{default_plan, estimate, PLATFORM};
+
+    use super::ffi::System;
+    use super::ops;
+    use crate::backend::{NotPrivileged, OpInfo, OsError, Outcome};
+    use crate::op::Op;
+    use crate::snapshot::Snapshot;
+    use crate::Error;
+
+    pub(crate) fn describe(op: Op) -> OpInfo {
+        ops::describe(&System, op)
+    }
+
+    pub(crate) fn check_privilege(op: Op) -> Result<(), NotPrivileged> {
+        ops::check_privilege(&System, op)
+    }
+
+    pub(crate) fn snapshot() -> Result<Snapshot, Error> {
+        ops::snapshot(&System)
+    }
+
+    pub(crate) fn run(op: Op) -> Result<Outcome, OsError> {
+        ops::run(&System, op)
+    }
 }

@@ -1,0 +1,181 @@
+//! The seam between the Windows backend's decisions and the NT/Win32 calls it makes.
+//!
+//! [`NtApi`] is implemented by `ffi::System` over the real calls, and in tests by a scripted
+//! fake, so that ordering, privilege handling, version gating, WOW64 refusal and error mapping
+//! are tested on every platform. The values mirror phnt's `ntexapi.h`.
+
+use std::fmt;
+
+/// An NTSTATUS code.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NtStatus(pub i32);
+
+impl NtStatus {
+    /// What Wine answers for the memory-list query.
+    #[cfg(test)]
+    pub(crate) const INVALID_INFO_CLASS: NtStatus = NtStatus(0xC000_0003_u32 as i32);
+    pub(crate) const PRIVILEGE_NOT_HELD: NtStatus = NtStatus(0xC000_0061_u32 as i32);
+}
+
+impl fmt::Debug for NtStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:08X}", self.0 as u32)
+    }
+}
+
+impl fmt::Display for NtStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// SYSTEM_MEMORY_LIST_COMMAND (phnt `ntexapi.h`), passed as a 4-byte value to class 80.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub(crate) enum MemoryListCommand {
+    EmptyWorkingSets = 2,
+    FlushModifiedList = 3,
+    PurgeStandbyList = 4,
+    PurgeLowPriorityStandbyList = 5,
+}
+
+impl MemoryListCommand {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            MemoryListCommand::EmptyWorkingSets => "MemoryEmptyWorkingSets",
+            MemoryListCommand::FlushModifiedList => "MemoryFlushModifiedList",
+            MemoryListCommand::PurgeStandbyList => "MemoryPurgeStandbyList",
+            MemoryListCommand::PurgeLowPriorityStandbyList => "MemoryPurgeLowPriorityStandbyList",
+        }
+    }
+}
+
+/// One NtSetSystemInformation request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum SetRequest {
+    /// Class 80 with a SYSTEM_MEMORY_LIST_COMMAND.
+    MemoryList(MemoryListCommand),
+    /// Class 81 with SYSTEM_FILECACHE_INFORMATION, MinimumWorkingSet = MaximumWorkingSet =
+    /// SIZE_T max: trim the system file cache working set.
+    TrimFileCache,
+    /// Class 130 with a zeroed MEMORY_COMBINE_INFORMATION_EX; returns the pages combined.
+    CombinePages,
+    /// Class 155 with no buffer: write the registry hives' dirty data back.
+    ReconcileRegistry,
+}
+
+/// A privilege the backend enables in its process token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Privilege {
+    /// SeProfileSingleProcessPrivilege: memory-list commands and queries.
+    ProfileSingleProcess,
+    /// SeIncreaseQuotaPrivilege: the system file cache working set.
+    IncreaseQuota,
+}
+
+impl Privilege {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Privilege::ProfileSingleProcess => "SeProfileSingleProcessPrivilege",
+            Privilege::IncreaseQuota => "SeIncreaseQuotaPrivilege",
+        }
+    }
+}
+
+/// What enabling privileges changed, so that it can be undone: each privilege with whether it
+/// was already enabled.
+pub(crate) type PrivilegeState = Vec<(Privilege, bool)>;
+
+/// Why privileges could not be enabled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PrivilegeError {
+    /// The token does not hold the privilege (ERROR_NOT_ALL_ASSIGNED): not elevated.
+    NotAssigned(Privilege),
+    /// The token could not be opened or adjusted: Win32 code and message.
+    Os(u32, String),
+}
+
+/// The OS version RtlGetVersion reports (not the compatibility-shimmed GetVersionEx one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct OsVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub build: u32,
+}
+
+impl OsVersion {
+    pub(crate) const VISTA: (u32, u32) = (6, 0);
+    pub(crate) const WINDOWS_8_1: (u32, u32) = (6, 3);
+    pub(crate) const WINDOWS_10: (u32, u32) = (10, 0);
+
+    pub(crate) fn at_least(self, (major, minor): (u32, u32)) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+}
+
+impl fmt::Display for OsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.build)
+    }
+}
+
+/// SYSTEM_MEMORY_LIST_INFORMATION, in pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MemoryListPages {
+    pub zeroed: u64,
+    pub free: u64,
+    pub modified: u64,
+    pub modified_no_write: u64,
+    pub bad: u64,
+    pub standby_by_priority: [u64; 8],
+    pub repurposed_by_priority: [u64; 8],
+    pub modified_page_file: u64,
+}
+
+/// What the documented API says (GlobalMemoryStatusEx, GetPerformanceInfo), in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DocumentedMemory {
+    pub total: u64,
+    pub available: u64,
+    pub commit_total: u64,
+    pub commit_limit: u64,
+    pub system_cache: u64,
+    pub page_size: u64,
+}
+
+/// One volume flush: the volume, where it is mounted, and the Win32 error if it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct VolumeFlush {
+    pub volume: String,
+    pub mount_points: Vec<String>,
+    pub error: Option<(u32, String)>,
+}
+
+/// The NT and Win32 calls the Windows backend makes.
+pub(crate) trait NtApi {
+    /// RtlGetVersion.
+    fn version(&self) -> OsVersion;
+    /// IsWow64Process: a 32-bit process on 64-bit Windows.
+    fn is_wow64(&self) -> bool;
+    /// TokenElevation of the process token.
+    fn is_elevated(&self) -> bool;
+    /// AdjustTokenPrivileges enabling `privileges`, all or none.
+    fn enable_privileges(&self, privileges: &[Privilege])
+        -> Result<PrivilegeState, PrivilegeError>;
+    /// Puts back what `enable_privileges` changed.
+    fn restore_privileges(&self, state: &PrivilegeState);
+    /// NtSetSystemInformation; returns the pages combined for `CombinePages`, else 0.
+    fn set_information(&self, request: SetRequest) -> Result<u64, NtStatus>;
+    /// RtlNtStatusToDosError, and the system's message for that Win32 code.
+    fn status_message(&self, status: NtStatus) -> (u32, String);
+    /// NtQuerySystemInformation(SystemMemoryListInformation).
+    fn memory_lists(&self) -> Result<MemoryListPages, NtStatus>;
+    /// NtQuerySystemInformation(SystemBasicInformation): the page size.
+    fn page_size(&self) -> Result<u64, NtStatus>;
+    /// NtQuerySystemInformation(SystemFileCacheInformation): CurrentSize in bytes.
+    fn file_cache_size(&self) -> Result<u64, NtStatus>;
+    /// The documented memory figures; the error is a Win32 code and message.
+    fn documented_memory(&self) -> Result<DocumentedMemory, (u32, String)>;
+    /// FlushFileBuffers on every volume.
+    fn flush_volumes(&self) -> Result<Vec<VolumeFlush>, (u32, String)>;
+}
