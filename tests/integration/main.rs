@@ -12,3 +12,5 @@ mod util;
 mod cli;
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(windows)]
+mod windows;

@@ -1,7 +1,7 @@
 //! Shared helpers: running the binary, reading its JSON, and serializing kernel-state tests.
 
 // Each platform's test module uses its own subset of these.
-#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#![cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
 
 use std::fs::File;
 use std::process::{Command, Output};
