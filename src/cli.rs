@@ -11,6 +11,10 @@ use memdefrag::Op;
 #[derive(Debug, Parser)]
 #[command(name = "memdefrag", version, max_term_width = 100)]
 pub(crate) struct Cli {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -18,10 +22,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Show the memory state now.
-    Status {
-        #[command(flatten)]
-        output: Output,
-    },
+    Status,
     /// Run this platform's default plan (Linux: modified, standby, system-working-set, compact).
     Defrag {
         #[command(flatten)]
@@ -36,17 +37,7 @@ pub(crate) enum Command {
         run: RunOptions,
     },
     /// List every operation: whether it is supported here, its kernel call and its privilege.
-    Ops {
-        #[command(flatten)]
-        output: Output,
-    },
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct Output {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    Ops,
 }
 
 #[derive(Debug, Args)]
@@ -55,8 +46,6 @@ pub(crate) struct RunOptions {
     /// Needs no privilege.
     #[arg(long)]
     pub dry_run: bool,
-    #[command(flatten)]
-    pub output: Output,
 }
 
 fn parse_op(s: &str) -> Result<Op, String> {
@@ -77,13 +66,16 @@ mod tests {
     fn purge_takes_several_ops_and_rejects_unknown_ones() {
         let cli =
             Cli::try_parse_from(["memdefrag", "purge", "standby", "modified", "--json"]).unwrap();
+        assert!(cli.json);
         match cli.command {
             Command::Purge { ops, run } => {
                 assert_eq!(ops, vec![Op::Standby, Op::Modified]);
-                assert!(run.output.json && !run.dry_run);
+                assert!(!run.dry_run);
             }
             other => panic!("{other:?}"),
         }
+        let before = Cli::try_parse_from(["memdefrag", "--json", "status"]).unwrap();
+        assert!(before.json, "--json before the subcommand");
         let err = Cli::try_parse_from(["memdefrag", "purge", "standby", "bogus"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(

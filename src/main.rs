@@ -14,11 +14,8 @@ use crate::cli::{Cli, Command, RunOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = match &cli.command {
-        Command::Status { output } | Command::Ops { output } => output.json,
-        Command::Defrag { run } | Command::Purge { run, .. } => run.output.json,
-    };
-    match run(cli.command) {
+    let json = cli.json;
+    match run(cli.command, json) {
         Ok(code) => code,
         Err(err) => {
             let code = err
@@ -34,39 +31,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<ExitCode> {
+fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     let system = Native::new();
     match command {
-        Command::Status { output } => {
+        Command::Status => {
             let snapshot = system.snapshot()?;
-            if output.json {
+            if json {
                 emit(&report::to_json(&snapshot))?;
             } else {
                 emit(&report::render_status(&snapshot))?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ops { output } => {
+        Command::Ops => {
             let infos: Vec<_> = memdefrag::Op::ALL.map(|op| system.describe(op)).to_vec();
-            if output.json {
+            if json {
                 emit(&report::to_json(&infos))?;
             } else {
                 emit(&report::render_ops(system.platform(), &infos))?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Defrag { run } => execute(&system, Plan::default_for(&system), &run),
-        Command::Purge { ops, run } => execute(&system, Plan::canonical(ops), &run),
+        Command::Defrag { run } => execute(&system, Plan::default_for(&system), &run, json),
+        Command::Purge { ops, run } => execute(&system, Plan::canonical(ops), &run, json),
     }
 }
 
-fn execute(system: &Native, plan: Plan, options: &RunOptions) -> anyhow::Result<ExitCode> {
+fn execute(
+    system: &Native,
+    plan: Plan,
+    options: &RunOptions,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if plan.ops().is_empty() {
         return Err(Error::UnsupportedPlatform(system.platform()).into());
     }
     if options.dry_run {
         let dry = plan.preview(system)?;
-        if options.output.json {
+        if json {
             emit(&report::to_json(&dry))?;
         } else {
             emit(&report::render_dry_run(&dry))?;
@@ -74,7 +76,7 @@ fn execute(system: &Native, plan: Plan, options: &RunOptions) -> anyhow::Result<
         return Ok(ExitCode::SUCCESS);
     }
     let result = plan.execute(system)?;
-    if options.output.json {
+    if json {
         emit(&report::to_json(&result))?;
     } else {
         emit(&report::render_report(&result))?;

@@ -230,10 +230,11 @@ pub fn render_status(s: &Snapshot) -> String {
             .unwrap_or(0);
         let _ = writeln!(
             out,
-            "\nfragmentation: {:.1} % of free memory is unusable for 2 MiB blocks (order 9)",
-            f.unusable_index_order9 * 100.0
+            "\nfragmentation: {:.1} % of free memory is unusable for {} blocks (order 9)",
+            f.unusable_index_order9 * 100.0,
+            human_bytes(f.page_size << 9)
         );
-        let _ = write!(out, "  free blocks by order  ");
+        let _ = write!(out, "  {:<21}", "free blocks by order");
         for order in 0..orders {
             let _ = write!(out, "{order:>7}");
         }
@@ -396,10 +397,11 @@ pub fn render_report(r: &Report) -> String {
     if let (Some(b), Some(a)) = (&r.before.fragmentation, &r.after.fragmentation) {
         let _ = writeln!(
             out,
-            "  {:<10} {:>11.1}% {:>11.1}%   (unusable free space at 2 MiB)",
+            "  {:<10} {:>11.1}% {:>11.1}%   (unusable free space for {} blocks)",
             "fragment.",
             b.unusable_index_order9 * 100.0,
-            a.unusable_index_order9 * 100.0
+            a.unusable_index_order9 * 100.0,
+            human_bytes(b.page_size << 9)
         );
     }
     let _ = writeln!(out, "\nfreed {}", human_signed(r.freed_bytes));
@@ -459,7 +461,10 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing in\n{text}");
         }
-        assert!(text.contains("50.0 % of free memory"), "{text}");
+        assert!(
+            text.contains("50.0 % of free memory is unusable for 2.0 MiB blocks"),
+            "{text}"
+        );
         assert!(text.contains("node 0 Normal"), "{text}");
     }
 
@@ -481,7 +486,14 @@ mod tests {
         assert_eq!(op["error"]["code"], 13);
         assert_eq!(op["counts"]["processes"], 2);
         assert!(op["duration_ms"].is_number());
-        assert!(op.get("ntstatus").is_none());
+        assert!(
+            op["error"].get("ntstatus").is_none(),
+            "Linux errors have no NTSTATUS"
+        );
+        assert!(
+            op["error"].get("not_privileged").is_none(),
+            "shown only when true"
+        );
         for key in [
             "total_bytes",
             "available_bytes",

@@ -101,7 +101,11 @@ fn root_purge_standby_evicts_a_cached_file() {
     assert_exit(&out, 0);
     assert_eq!(op_names(&report), ["standby"]);
     assert_all_ok(&report);
-    assert!(report["freed_bytes"].is_i64());
+    let free = |side: &str| report[side]["free_bytes"].as_i64().unwrap();
+    assert_eq!(
+        report["freed_bytes"].as_i64().unwrap(),
+        free("after") - free("before")
+    );
     assert!(
         file.residency() < 0.05,
         "still cached: {}",
@@ -168,7 +172,7 @@ fn root_purge_system_working_set_drops_reclaimable_slab() {
     let (out, report) = memdefrag_json(&["purge", "system-working-set", "--json"]);
     assert_exit(&out, 0);
     assert_all_ok(&report);
-    assert_eq!(vmstat("drop_slab"), drops_before + 1);
+    assert!(vmstat("drop_slab") > drops_before, "drop_slab did not move");
     let after_dentries = dentries();
     assert!(
         after_dentries + 15_000 <= before_dentries,
@@ -209,10 +213,11 @@ impl MappingChild {
     fn spawn(file: &File, len: usize) -> MappingChild {
         let mut ready = [0; 2];
         let mut release = [0; 2];
-        // SAFETY: plain pipe creation into live arrays.
+        // SAFETY: plain pipe creation into live arrays. Close-on-exec keeps them out of the
+        // memdefrag processes other tests spawn meanwhile.
         unsafe {
-            assert_eq!(libc::pipe(ready.as_mut_ptr()), 0);
-            assert_eq!(libc::pipe(release.as_mut_ptr()), 0);
+            assert_eq!(libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC), 0);
+            assert_eq!(libc::pipe2(release.as_mut_ptr(), libc::O_CLOEXEC), 0);
         }
         let fd = file.as_raw_fd();
         // SAFETY: the child runs only async-signal-safe system calls and leaves with _exit.
@@ -254,22 +259,25 @@ impl MappingChild {
                 libc::_exit(0);
             }
         }
-        // SAFETY: closing the ends the parent does not use; reading one byte into a live buffer.
+        // SAFETY: closing the ends the parent does not use.
         unsafe {
             libc::close(ready[1]);
             libc::close(release[0]);
-            let mut buf = [0u8; 1];
-            assert_eq!(
-                libc::read(ready[0], buf.as_mut_ptr().cast(), 1),
-                1,
-                "child failed"
-            );
-            libc::close(ready[0]);
         }
-        MappingChild {
+        // From here on, dropping `child` releases and reaps the process, even if we panic.
+        let child = MappingChild {
             pid,
             release: release[1],
-        }
+        };
+        let mut buf = [0u8; 1];
+        // SAFETY: reading one byte into a live buffer, then closing our read end.
+        let n = unsafe {
+            let n = libc::read(ready[0], buf.as_mut_ptr().cast(), 1);
+            libc::close(ready[0]);
+            n
+        };
+        assert_eq!(n, 1, "the child could not map the file");
+        child
     }
 
     fn rss_file(&self) -> u64 {

@@ -8,6 +8,7 @@
 //!   `memory.reclaim` (Linux 5.19; the `swappiness=` argument since 6.11)
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use procfs::process::{MountInfos, Process};
 
@@ -16,20 +17,33 @@ use crate::backend::{OsError, Outcome};
 /// Linux version that accepts `swappiness=` in memory.reclaim.
 const SWAPPINESS_ARG_SINCE: (u32, u32) = (6, 11);
 
-/// The root cgroup's `memory.reclaim`, or why there is none usable.
+/// The root cgroup's `memory.reclaim`, or why there is none usable. Looked up once a run:
+/// `describe`, `check_privilege` and `run` all ask.
 pub(crate) fn reclaim_file() -> Result<PathBuf, String> {
-    let mounts = Process::myself()
-        .and_then(|p| p.mountinfo())
-        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
-    reclaim_file_in(&mounts, super::kernel_version())
+    static FILE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let mounts = Process::myself()
+            .and_then(|p| p.mountinfo())
+            .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+        reclaim_file_in(&mounts, super::kernel_version())
+    })
+    .clone()
 }
 
 fn reclaim_file_in(mounts: &MountInfos, kernel: Option<(u32, u32)>) -> Result<PathBuf, String> {
     let Some(v2) = mounts.iter().find(|m| m.fs_type == "cgroup2") else {
         return Err("cgroup v2 is not mounted".into());
     };
-    let controllers =
-        std::fs::read_to_string(v2.mount_point.join("cgroup.controllers")).unwrap_or_default();
+    if v2.root != "/" {
+        // A container sees its own cgroup as the root: reclaim there would reach only it.
+        return Err(format!(
+            "cgroup v2 is mounted from the cgroup {} (a container), not the root of the hierarchy",
+            v2.root
+        ));
+    }
+    let controllers_file = v2.mount_point.join("cgroup.controllers");
+    let controllers = std::fs::read_to_string(&controllers_file)
+        .map_err(|e| format!("cannot read {}: {e}", controllers_file.display()))?;
     if !controllers.split_whitespace().any(|c| c == "memory") {
         let v1 = mounts
             .iter()
@@ -112,6 +126,16 @@ mod tests {
         let err = reclaim_file_in(&mounts(&text), Some((6, 18))).unwrap_err();
         assert!(
             err.contains("cgroup v1 (at /sys/fs/cgroup/memory)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_containers_cgroup_is_not_taken_for_the_root() {
+        let text = "30 25 0:26 /system.slice/box /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let err = reclaim_file_in(&mounts(text), Some((6, 18))).unwrap_err();
+        assert!(
+            err.contains("/system.slice/box") && err.contains("container"),
             "{err}"
         );
     }

@@ -28,9 +28,14 @@ pub(crate) fn write(path: &str, value: &str) -> Result<(), OsError> {
 }
 
 /// Checks, with the effective IDs and without opening it, that this process may write `path`.
-pub(crate) fn check_writable(path: &str) -> Result<(), NotPrivileged> {
-    accessat(CWD, Path::new(path), Access::WRITE_OK, AtFlags::EACCESS).map_err(|e| NotPrivileged {
-        needs: format!("write access to {path} ({})", std::io::Error::from(e)),
+pub(crate) fn check_writable(path: impl AsRef<Path>) -> Result<(), NotPrivileged> {
+    let path = path.as_ref();
+    accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS).map_err(|e| NotPrivileged {
+        needs: format!(
+            "write access to {} ({})",
+            path.display(),
+            std::io::Error::from(e)
+        ),
         remedy: super::ROOT_REMEDY.to_owned(),
     })
 }

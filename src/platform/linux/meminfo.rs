@@ -16,6 +16,16 @@ pub(crate) fn parse(text: &str) -> Result<LinuxMemory, String> {
     if !text.is_ascii() {
         return Err("unexpected non-ASCII text".into());
     }
+    // procfs multiplies kB by 1024 unchecked; no real figure comes near this bound (2^50 kB is
+    // an exbibyte), and below it every sum of figures fits in a u64.
+    if let Some(line) = text.lines().find(|l| {
+        l.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|v| v >= 1 << 50)
+    }) {
+        return Err(format!("implausible value: {line:?}"));
+    }
     let m = Meminfo::from_buf_read(text.as_bytes()).map_err(|e| e.to_string())?;
     if m.mem_total == 0 {
         return Err("MemTotal is 0".into());

@@ -33,9 +33,14 @@ const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_NICE: u32 = 23;
 
 /// Flush dirty data, drop the clean page cache it leaves, drop reclaimable slab, then compact
-/// what is free: the order `sync; echo 1 > drop_caches; echo 2 > drop_caches` takes.
+/// what is free: the order `sync; echo 1 > drop_caches; echo 2 > drop_caches` takes. Compaction
+/// is left out on kernels built without it, rather than failing the whole plan.
 pub(crate) fn default_plan() -> Vec<Op> {
-    vec![Op::Modified, Op::Standby, Op::SystemWorkingSet, Op::Compact]
+    let mut plan = vec![Op::Modified, Op::Standby, Op::SystemWorkingSet];
+    if knobs::exists(knobs::COMPACT_MEMORY) {
+        plan.push(Op::Compact);
+    }
+    plan
 }
 
 pub(crate) fn describe(op: Op) -> OpInfo {
@@ -125,7 +130,7 @@ pub(crate) fn check_privilege(op: Op) -> Result<(), NotPrivileged> {
         Op::SystemWorkingSet | Op::Standby => knobs::check_writable(knobs::DROP_CACHES),
         Op::Compact => knobs::check_writable(knobs::COMPACT_MEMORY),
         Op::StandbyLow => match cgroup::reclaim_file() {
-            Ok(file) => knobs::check_writable(&file.display().to_string()),
+            Ok(file) => knobs::check_writable(&file),
             // Unsupported: validation reports it before privilege is checked.
             Err(_) => Ok(()),
         },
@@ -134,10 +139,15 @@ pub(crate) fn check_privilege(op: Op) -> Result<(), NotPrivileged> {
 }
 
 fn check_capabilities(caps: &[(u32, &str)]) -> Result<(), NotPrivileged> {
-    let effective = procfs::process::Process::myself()
-        .and_then(|p| p.status())
-        .map(|s| s.capeff)
-        .unwrap_or(0);
+    let effective = match procfs::process::Process::myself().and_then(|p| p.status()) {
+        Ok(status) => status.capeff,
+        Err(e) => {
+            return Err(NotPrivileged {
+                needs: format!("capabilities it cannot read from /proc/self/status ({e})"),
+                remedy: ROOT_REMEDY.to_owned(),
+            })
+        }
+    };
     let missing: Vec<&str> = caps
         .iter()
         .filter(|(bit, _)| effective & (1u64 << bit) == 0)
@@ -159,14 +169,12 @@ pub(crate) fn snapshot() -> Result<Snapshot, Error> {
     let read = |path: &str| std::fs::read_to_string(path).map_err(|e| Error::stats(path, e));
     let memory =
         meminfo::parse(&read(meminfo::PATH)?).map_err(|e| Error::stats(meminfo::PATH, e))?;
-    // buddyinfo is absent only on exotic kernels; the headline figures do not need it.
-    let fragmentation = match std::fs::read_to_string(buddyinfo::PATH) {
-        Ok(text) => Some(Fragmentation::new(
-            rustix::param::page_size() as u64,
-            buddyinfo::parse(&text).map_err(|e| Error::stats(buddyinfo::PATH, e))?,
-        )),
-        Err(_) => None,
-    };
+    // The headline figures do not need buddyinfo: without it (an exotic kernel, or a file we
+    // do not understand) the snapshot simply has no fragmentation.
+    let fragmentation = std::fs::read_to_string(buddyinfo::PATH)
+        .ok()
+        .and_then(|text| buddyinfo::parse(&text).ok())
+        .map(|zones| Fragmentation::new(rustix::param::page_size() as u64, zones));
     Ok(Snapshot {
         platform: PLATFORM,
         total_bytes: memory.mem_total,

@@ -16,13 +16,14 @@ const _: () = assert!(std::mem::size_of::<RemoteRange>() == 2 * std::mem::size_o
 /// The most ranges one process_madvise call accepts (UIO_MAXIOV).
 pub(crate) const MAX_RANGES_PER_CALL: usize = 1024;
 
-/// Builds a range of another process's address space. The pointer is never dereferenced here:
-/// the kernel interprets it in the target's address space.
-pub(crate) fn remote_range(start: u64, end: u64) -> RemoteRange {
-    libc::iovec {
-        iov_base: start as usize as *mut libc::c_void,
-        iov_len: (end - start) as usize,
-    }
+/// Builds a range of another process's address space, or `None` if this build cannot express
+/// it (a 64-bit address seen from a 32-bit build). The pointer is never dereferenced here: the
+/// kernel interprets it in the target's address space.
+pub(crate) fn remote_range(start: u64, end: u64) -> Option<RemoteRange> {
+    Some(libc::iovec {
+        iov_base: usize::try_from(start).ok()? as *mut libc::c_void,
+        iov_len: usize::try_from(end.checked_sub(start)?).ok()?,
+    })
 }
 
 /// `process_madvise(pidfd, ranges, len, MADV_PAGEOUT, 0)`: asks the kernel to reclaim the pages
@@ -36,10 +37,13 @@ pub(crate) fn process_madvise_pageout(
     pidfd: BorrowedFd<'_>,
     ranges: &[RemoteRange],
 ) -> io::Result<usize> {
-    let len = ranges.len().min(MAX_RANGES_PER_CALL);
+    debug_assert!(ranges.len() <= MAX_RANGES_PER_CALL);
+    let len = ranges.len();
     // SAFETY: `ranges` is a live slice of `len` initialized iovecs that the kernel only reads
     // during the call; the addresses inside them belong to the target process and are never
-    // dereferenced in ours. `pidfd` is an open pidfd borrowed for the duration of the call.
+    // dereferenced in ours. `pidfd` is an open pidfd borrowed for the duration of the call. The
+    // variadic arguments have the widths the kernel reads: an int fd, a pointer, a size_t, an
+    // int advice and an unsigned int flags.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_process_madvise,

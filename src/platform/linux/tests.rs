@@ -144,6 +144,14 @@ fn malformed_files_are_errors_not_panics() {
         ("wrong file", fixture!("linux-4.19-x86_64", "buddyinfo")),
         ("lone colon", ":\n"),
         ("multi-byte name", "MemTotalé 5 kB\n"),
+        (
+            "overflowing kB",
+            &*fixture!("linux-4.19-x86_64", "meminfo").replacen(
+                "MemTotal:",
+                "MemTotal: 18446744073709551615 kB\nX:",
+                1,
+            ),
+        ),
     ];
     for (case, text) in meminfo_cases {
         assert!(meminfo::parse(text).is_err(), "meminfo {case} parsed");
