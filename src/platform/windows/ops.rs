@@ -113,7 +113,7 @@ pub(crate) fn kernel_call(op: Op) -> String {
             "NtSetSystemInformation(SystemRegistryReconciliationInformation=155, NULL, 0)".into()
         }
         None if op == Op::FlushVolumes => {
-            "FlushFileBuffers(CreateFileW(\\\\.\\Volume{GUID})) for every volume \
+            "FlushFileBuffers(CreateFileW(\\\\?\\Volume{GUID})) for every volume \
              from FindFirstVolumeW/FindNextVolumeW"
                 .into()
         }
@@ -244,12 +244,16 @@ pub(crate) fn run(api: &dyn NtApi, op: Op) -> Result<Outcome, OsError> {
     };
     let _enabled = match call.needs {
         Needs::Privileges(list) => Some(Enabled::new(api, list).map_err(|e| {
-            let mut err = OsError::new(
-                ERROR_NOT_ALL_ASSIGNED.into(),
-                not_privileged(e)
-                    .needs
-                    .replace("in its token", "is not in the process token"),
-            );
+            let mut err = match e {
+                PrivilegeError::NotAssigned(p) => OsError::new(
+                    ERROR_NOT_ALL_ASSIGNED.into(),
+                    format!("{} is not in the process token", p.name()),
+                ),
+                PrivilegeError::Os(code, msg) => OsError::new(
+                    code.into(),
+                    format!("adjusting the process token failed: {msg}"),
+                ),
+            };
             err.not_privileged = true;
             err
         })?),

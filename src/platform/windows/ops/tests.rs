@@ -307,6 +307,10 @@ fn a_token_without_the_privilege_is_refused_before_anything_runs() {
     let err = run(&fake, Op::Standby).unwrap_err();
     assert!(err.not_privileged);
     assert_eq!(err.code, 1300);
+    assert_eq!(
+        err.message,
+        "SeProfileSingleProcessPrivilege is not in the process token"
+    );
     assert!(fake.sets().is_empty());
 }
 
@@ -322,7 +326,13 @@ fn a_token_that_cannot_be_adjusted_is_explained() {
         "{}",
         err.needs
     );
-    assert!(run(&fake, Op::Standby).unwrap_err().not_privileged);
+    let err = run(&fake, Op::Standby).unwrap_err();
+    assert!(err.not_privileged);
+    assert_eq!(
+        err.code, 5,
+        "the token's own error, not ERROR_NOT_ALL_ASSIGNED"
+    );
+    assert!(err.message.contains("Access is denied."), "{}", err.message);
     // The snapshot still works: the list query is tried without the privilege.
     assert!(snapshot(&fake).is_ok());
 }

@@ -1,0 +1,102 @@
+//! The benchmark's helper processes: this same binary, started in another role so that it can
+//! sit in a cgroup, be killed by the OOM killer, or hold memory while the benchmark measures.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use crate::cgroup::MemoryCgroup;
+use crate::sys::{meminfo, read_through, resident_bytes, PAGE};
+
+/// The squeezer allocates between 4 MiB and 256 MiB between two looks at the cache: half of what
+/// is still to evict, so that it neither overshoots into the OOM killer nor looks too often.
+const MIN_CHUNK: u64 = 4 << 20;
+const MAX_CHUNK: u64 = 256 << 20;
+/// On the whole machine the squeezer stops before available memory falls below this.
+const MACHINE_FLOOR: u64 = 512 << 20;
+
+/// `--read-into-cache FILE CGROUP`: join the cgroup, then read the file, so that its page cache
+/// is charged to the cgroup.
+pub fn read_into_cache_main(file: &Path, cgroup: &Path) {
+    MemoryCgroup::join(cgroup);
+    read_through(file);
+}
+
+/// `--squeeze FILE TARGET MAX [CGROUP]`: what "memory optimizers" do — allocate and touch memory
+/// until the kernel has evicted FILE's cache down to TARGET bytes, then free it all. Exits 0 and
+/// prints the bytes allocated if it got there, exits 1 if it had to stop first.
+pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<PathBuf>) {
+    // The OOM killer's first choice, so that it can never take anything else down.
+    std::fs::write("/proc/self/oom_score_adj", "1000").expect("oom_score_adj");
+    if let Some(cgroup) = &cgroup {
+        MemoryCgroup::join(cgroup);
+    }
+    let mut chunks = Vec::new();
+    let mut allocated = 0u64;
+    let reached = loop {
+        let resident = resident_bytes(file);
+        if resident <= target {
+            break true;
+        }
+        let chunk = ((resident - target) / 2).clamp(MIN_CHUNK, MAX_CHUNK) & !(MIN_CHUNK - 1);
+        let chunk = chunk as usize;
+        if allocated >= max || (cgroup.is_none() && meminfo("MemAvailable") < MACHINE_FLOOR) {
+            break false;
+        }
+        // SAFETY: a fresh private anonymous mapping; unmapped below.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                chunk,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(addr, libc::MAP_FAILED, "mmap");
+        for off in (0..chunk).step_by(PAGE as usize) {
+            // SAFETY: inside the writable mapping just made.
+            unsafe { std::ptr::write_volatile((addr as *mut u8).add(off), 1) };
+        }
+        chunks.push((addr, chunk));
+        allocated += chunk as u64;
+    };
+    for (addr, len) in chunks {
+        // SAFETY: each is a mapping of `len` bytes made above.
+        unsafe { libc::munmap(addr, len) };
+    }
+    println!("{allocated}");
+    std::process::exit(if reached { 0 } else { 1 });
+}
+
+/// `--fragment BYTES`: allocate BYTES of small pages, free every other page, report "ready",
+/// and hold the rest until stdin closes: free memory is then scattered in single pages.
+pub fn fragment_main(bytes: usize) {
+    // SAFETY: a fresh private anonymous mapping, held until the process exits.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(addr, libc::MAP_FAILED, "mmap");
+    let page = PAGE as usize;
+    // SAFETY: advice on our own mapping: small pages, so that freeing one frees 4 KiB.
+    unsafe { libc::madvise(addr, bytes, libc::MADV_NOHUGEPAGE) };
+    for off in (0..bytes).step_by(page) {
+        // SAFETY: inside the writable mapping.
+        unsafe { std::ptr::write_volatile((addr as *mut u8).add(off), 1) };
+    }
+    for off in (page..bytes).step_by(2 * page) {
+        // SAFETY: one page of our own mapping, given back to the kernel.
+        unsafe { libc::madvise((addr as *mut u8).add(off).cast(), page, libc::MADV_DONTNEED) };
+    }
+    let mut out = std::io::stdout();
+    writeln!(out, "ready").expect("stdout");
+    out.flush().expect("flush");
+    for _ in std::io::stdin().lock().lines() {}
+}

@@ -1,0 +1,175 @@
+//! memdefrag's benchmark: the kernel API against allocate-and-release ("squeeze") and against the
+//! raw kernel call. Run it through `scripts/bench [--quick] [--json]`, as root, on Linux.
+//!
+//! The same binary also plays the helper processes (`--squeeze`, `--victim`, ...), so that they
+//! can sit in a cgroup or be killed by the OOM killer on their own.
+
+#[cfg(target_os = "linux")]
+mod cgroup;
+#[cfg(target_os = "linux")]
+mod helpers;
+#[cfg(target_os = "linux")]
+mod probe;
+#[cfg(target_os = "linux")]
+mod scenarios;
+#[cfg(target_os = "linux")]
+mod stats;
+#[cfg(target_os = "linux")]
+mod sys;
+
+/// What a run does; `--quick` shrinks it to about a minute.
+#[cfg(target_os = "linux")]
+pub struct Config {
+    pub memdefrag: String,
+    pub dir: std::path::PathBuf,
+    pub json: bool,
+    pub cache_gib: u64,
+    pub plan_mib: u64,
+    /// Share of available memory the fragmentation scenario takes (then frees half of).
+    pub fragment_share: f64,
+    pub reps: usize,
+    pub squeeze_reps: usize,
+    pub machine_squeeze: bool,
+    pub overhead_runs: usize,
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("memdefrag-bench runs on Linux only");
+    std::process::exit(3);
+}
+
+#[cfg(target_os = "linux")]
+fn main() {
+    use std::path::PathBuf;
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).expect("missing argument");
+    // Helper roles.
+    match args.first().map(String::as_str) {
+        Some("--victim") => return probe::victim_main(arg(1).as_ref()),
+        Some("--read-into-cache") => {
+            return helpers::read_into_cache_main(arg(1).as_ref(), arg(2).as_ref())
+        }
+        Some("--squeeze") => {
+            let cgroup = args.get(4).map(PathBuf::from);
+            return helpers::squeeze_main(
+                arg(1).as_ref(),
+                arg(2).parse().expect("target"),
+                arg(3).parse().expect("max"),
+                cgroup,
+            );
+        }
+        Some("--fragment") => return helpers::fragment_main(arg(1).parse().expect("bytes")),
+        _ => {}
+    }
+
+    let mut config = Config {
+        memdefrag: "target/release/memdefrag".into(),
+        dir: std::env::temp_dir(),
+        json: false,
+        cache_gib: 4,
+        plan_mib: 1024,
+        fragment_share: 0.6,
+        reps: 5,
+        squeeze_reps: 3,
+        machine_squeeze: true,
+        overhead_runs: 200,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--quick" => {
+                config.cache_gib = 1;
+                config.plan_mib = 256;
+                config.fragment_share = 0.25;
+                config.reps = 3;
+                config.squeeze_reps = 1;
+                config.machine_squeeze = false;
+                config.overhead_runs = 50;
+            }
+            "--json" => config.json = true,
+            "--memdefrag" => {
+                i += 1;
+                config.memdefrag = arg(i).into();
+            }
+            "--dir" => {
+                i += 1;
+                config.dir = arg(i).into();
+            }
+            "--bench" => {} // passed by `cargo bench`
+            other => {
+                eprintln!("memdefrag-bench: unknown argument {other:?}");
+                std::process::exit(2);
+            }
+        }
+        i += 1;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "memdefrag-bench needs root: it drops caches, creates a memory cgroup and compacts memory. \
+             Run: sudo scripts/bench"
+        );
+        std::process::exit(77);
+    }
+    run(&config);
+}
+
+#[cfg(target_os = "linux")]
+fn run(config: &Config) {
+    use serde_json::{json, Map, Value};
+
+    let dir = tempfile::Builder::new()
+        .prefix("memdefrag-bench-")
+        .tempdir_in(&config.dir)
+        .expect("work directory");
+    let files = scenarios::Files::create(dir.path(), config);
+    let started = std::time::Instant::now();
+    let mut done = Vec::new();
+    for scenario in [
+        scenarios::purge_page_cache as fn(&Config, &scenarios::Files) -> scenarios::Scenario,
+        scenarios::default_plan,
+        |c, _| scenarios::tool_overhead(c),
+        |c, _| scenarios::fragmentation(c),
+    ] {
+        let s = scenario(config, &files);
+        if !config.json {
+            print!("{}", s.table());
+        }
+        done.push(s);
+    }
+    let mut scenarios_json = Map::new();
+    let mut ratios = Map::new();
+    let mut notes = Map::new();
+    for s in &done {
+        scenarios_json.insert(s.name.into(), s.to_json());
+        for (name, value) in &s.ratios {
+            ratios.insert(name.clone(), json!(value));
+        }
+        notes.insert(s.name.into(), json!(s.notes));
+    }
+    let machine = scenarios::machine();
+    if config.json {
+        let report = json!({
+            "machine": machine,
+            "config": {
+                "cache_gib": config.cache_gib,
+                "repetitions": config.reps,
+                "squeeze_repetitions": config.squeeze_reps,
+                "machine_squeeze": config.machine_squeeze,
+                "overhead_runs": config.overhead_runs,
+            },
+            "scenarios": Value::Object(scenarios_json),
+            "ratios": Value::Object(ratios),
+            "notes": Value::Object(notes),
+            "duration_s": started.elapsed().as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    } else {
+        println!(
+            "\nmachine: {machine}\nbenchmark took {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}

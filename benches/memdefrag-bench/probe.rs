@@ -1,0 +1,182 @@
+//! The impact of a method on everything else running: a latency probe, and a victim process
+//! with a resident working set.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::stats::percentile;
+
+/// A thread that sleeps 1 ms in a loop and records how much longer each sleep took.
+pub struct Probe {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Vec<f64>>,
+}
+
+/// Oversleep of the probe during a method, in milliseconds.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Probe {
+    pub fn start() -> Probe {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let tick = Duration::from_millis(1);
+            let mut over = Vec::with_capacity(1 << 16);
+            while !flag.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                std::thread::sleep(tick);
+                over.push((t.elapsed().saturating_sub(tick)).as_secs_f64() * 1000.0);
+            }
+            over
+        });
+        Probe { stop, thread }
+    }
+
+    pub fn stop(self) -> Latency {
+        self.stop.store(true, Ordering::Relaxed);
+        let over = self.thread.join().expect("probe thread");
+        Latency {
+            p50_ms: percentile(&over, 50.0),
+            p99_ms: percentile(&over, 99.0),
+            max_ms: over.iter().copied().fold(0.0, f64::max),
+        }
+    }
+}
+
+/// A process that keeps touching its working set (a mapped file) while a method runs.
+pub struct Victim {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Victim {
+    /// Starts the victim over `working_set` (this benchmark binary in its victim role).
+    pub fn start(working_set: &Path) -> Victim {
+        let mut child = Command::new(std::env::current_exe().expect("current_exe"))
+            .arg("--victim")
+            .arg(working_set)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn victim");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut victim = Victim {
+            child,
+            stdin,
+            stdout,
+        };
+        victim.ask("touch");
+        victim
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn ask(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").expect("victim stdin");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("victim stdout");
+        assert!(!line.is_empty(), "the victim exited");
+        line.trim().to_owned()
+    }
+
+    /// Makes the whole working set resident again and keeps touching it in the background.
+    pub fn warm(&mut self) {
+        self.ask("touch");
+        self.ask("run");
+    }
+
+    /// Stops the background touching; then times one full pass over the working set.
+    pub fn retouch_ms(&mut self) -> f64 {
+        self.ask("pause");
+        let reply = self.ask("touch");
+        reply.parse::<f64>().expect("touch time")
+    }
+}
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The victim role: map `path`, then obey "touch" (one timed pass; prints ms), "run" (keep
+/// touching in the background), "pause" (stop), until stdin closes.
+pub fn victim_main(path: &Path) {
+    let file = std::fs::File::open(path).expect("open working set");
+    let len = file.metadata().expect("metadata").len() as usize;
+    // SAFETY: a read-only shared mapping of an open file, kept for the life of the process.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+        )
+    };
+    assert_ne!(addr, libc::MAP_FAILED);
+    let base = addr as usize;
+    let touch = move || {
+        let mut sum = 0u8;
+        for off in (0..len).step_by(crate::sys::PAGE as usize) {
+            // SAFETY: `off` is inside the mapping, which lives as long as the process.
+            sum = sum.wrapping_add(unsafe { std::ptr::read_volatile((base + off) as *const u8) });
+        }
+        sum
+    };
+    // Whether to keep touching; a pass holds the lock, so "pause" returns once none runs.
+    let running = Arc::new(Mutex::new(false));
+    {
+        let running = Arc::clone(&running);
+        std::thread::spawn(move || loop {
+            {
+                let on = running.lock().expect("lock");
+                if *on {
+                    std::hint::black_box(touch());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        });
+    }
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let line = line.expect("stdin");
+        let reply = match line.trim() {
+            "touch" => {
+                let t = Instant::now();
+                std::hint::black_box(touch());
+                format!("{:.3}", t.elapsed().as_secs_f64() * 1000.0)
+            }
+            "run" => {
+                *running.lock().expect("lock") = true;
+                "ok".into()
+            }
+            "pause" => {
+                *running.lock().expect("lock") = false;
+                "ok".into()
+            }
+            other => format!("unknown {other}"),
+        };
+        writeln!(out, "{reply}").expect("stdout");
+        out.flush().expect("flush");
+    }
+}

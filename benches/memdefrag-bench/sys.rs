@@ -1,0 +1,139 @@
+//! The measurements the benchmark takes from the kernel: file residency, process times, faults.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PAGE: u64 = 4096;
+
+/// Bytes of `path` in the page cache, from mincore(2) over a mapping of the file.
+pub fn resident_bytes(path: &Path) -> u64 {
+    let file = File::open(path).expect("open");
+    let len = file.metadata().expect("metadata").len() as usize;
+    if len == 0 {
+        return 0;
+    }
+    // SAFETY: a fresh read-only shared mapping of an open file; unmapped below.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(
+        addr,
+        libc::MAP_FAILED,
+        "mmap: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut vec = vec![0u8; len.div_ceil(PAGE as usize)];
+    // SAFETY: `addr` maps `len` bytes; `vec` has one byte per page of it.
+    let rc = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
+    // SAFETY: unmaps exactly the mapping made above.
+    unsafe { libc::munmap(addr, len) };
+    assert_eq!(rc, 0, "mincore");
+    vec.iter().filter(|&&b| b & 1 != 0).count() as u64 * PAGE
+}
+
+/// Drops `path`'s clean pages from the page cache (posix_fadvise DONTNEED), so that the next
+/// read charges them to the reader's memory cgroup.
+pub fn evict(path: &Path) {
+    let file = File::open(path).expect("open");
+    // SAFETY: an open descriptor; advice only.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+}
+
+/// Reads the whole of `path` through the page cache.
+pub fn read_through(path: &Path) {
+    use std::io::Read;
+    let mut file = File::open(path).expect("open");
+    let mut buf = vec![0u8; 1 << 20];
+    while file.read(&mut buf).expect("read") > 0 {}
+}
+
+/// Writes `len` bytes of varied data to `path` and flushes them to disk.
+pub fn write_file(path: &Path, len: u64) {
+    use std::io::Write;
+    let mut file = File::create(path).expect("create");
+    let mut chunk = vec![0u8; 1 << 20];
+    for (i, b) in chunk.iter_mut().enumerate() {
+        *b = (i * 131 % 251) as u8;
+    }
+    let mut written = 0u64;
+    while written < len {
+        chunk[0] = (written >> 20) as u8;
+        let n = (chunk.len() as u64).min(len - written) as usize;
+        file.write_all(&chunk[..n]).expect("write");
+        written += n as u64;
+    }
+    file.sync_all().expect("fsync");
+}
+
+/// One /proc/meminfo field, in bytes.
+pub fn meminfo(field: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .unwrap_or_else(|| panic!("no {field} in /proc/meminfo"))
+}
+
+/// A process's major page faults so far (field 12 of /proc/PID/stat).
+pub fn major_faults(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    rest.split_whitespace()
+        .nth(9)
+        .expect("majflt")
+        .parse()
+        .expect("majflt")
+}
+
+/// What a whole process cost: wall time, and its user and system CPU time.
+#[derive(Clone, Copy, Debug)]
+pub struct Cost {
+    pub wall: Duration,
+    pub cpu: Duration,
+    pub success: bool,
+}
+
+/// Waits for `child` and returns its cost, timed from `start`.
+pub fn wait_cost(child: Child, start: Instant) -> Cost {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; all-zero is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our unreaped child; both out pointers are live.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
+    // The Child was reaped by wait4: forget it so that its Drop does not touch the PID again.
+    std::mem::forget(child);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Cost {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    }
+}
+
+/// Runs `program args` to completion, output discarded, and returns its cost.
+pub fn run_cost(program: &str, args: &[&str]) -> Cost {
+    let start = Instant::now();
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    wait_cost(child, start)
+}
