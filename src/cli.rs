@@ -1,6 +1,9 @@
 //! The command line: what the user can ask for. Parsing only; nothing platform-specific.
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
+use memdefrag::watch::Threshold;
 use memdefrag::Op;
 
 /// Free and defragment physical memory by asking the kernel to do it.
@@ -38,6 +41,41 @@ pub(crate) enum Command {
     },
     /// List every operation: whether it is supported here, its kernel call and its privilege.
     Ops,
+    /// Watch memory and purge when a trigger fires, with a cooldown that backs off when purging
+    /// does not help. Quiet between actions; one line per action.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Operations of each action [default: standby-low where supported, else standby].
+    #[arg(long, value_name = "OP,...", value_delimiter = ',', value_parser = parse_op)]
+    pub ops: Vec<Op>,
+    /// Trigger when the standby list (cache) is above SIZE (with --free-below: both must hold).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub standby_above: Option<u64>,
+    /// Trigger when free memory is below SIZE or a percentage of total (e.g. 1GiB, 10%).
+    #[arg(long, value_name = "SIZE|PCT", value_parser = parse_threshold)]
+    pub free_below: Option<Threshold>,
+    /// Trigger when (total − available) ÷ total is above PCT.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub usage_above: Option<f64>,
+    /// Trigger every DURATION (e.g. 10m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<Duration>,
+    /// How often to look at memory.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Quiet time after each action; doubles (up to 10 minutes) while actions free less than
+    /// 1 % of memory.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub cooldown: Duration,
+    /// Look once, act if a trigger fires, and exit (for cron and scheduled tasks).
+    #[arg(long)]
+    pub once: bool,
+    /// Report what would be done; never act. Needs no privilege.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +88,66 @@ pub(crate) struct RunOptions {
 
 fn parse_op(s: &str) -> Result<Op, String> {
     s.parse::<Op>().map_err(|e| e.to_string())
+}
+
+/// A size: a number with a unit of B, KiB, MiB, GiB, TiB or KB, MB, GB, TB (any case).
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("'{s}' has no unit: write e.g. 512MiB or 2GB"))?;
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' does not start with a number"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "'{unit}' is not a size unit: use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB"
+            ))
+        }
+    };
+    let bytes = number * multiplier as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("'{s}' is too large"));
+    }
+    Ok(bytes as u64)
+}
+
+/// A percentage from 0 to 100, with or without a trailing %.
+pub(crate) fn parse_percent(s: &str) -> Result<f64, String> {
+    let number = s.trim().trim_end_matches('%').trim();
+    let p: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a percentage"))?;
+    if !(0.0..=100.0).contains(&p) {
+        return Err(format!("a percentage must be from 0 to 100, not {p}"));
+    }
+    Ok(p)
+}
+
+/// A size, or a percentage of total memory when it ends with %.
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    if s.trim().ends_with('%') {
+        parse_percent(s).map(Threshold::Percent)
+    } else {
+        parse_size(s).map(Threshold::Bytes)
+    }
+}
+
+/// A duration: 500ms, 5s, 10m, 1h (and combinations such as 1h30m).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}): write e.g. 500ms, 5s, 10m or 1h"))
 }
 
 #[cfg(test)]
@@ -84,5 +182,69 @@ mod tests {
         );
         let err = Cli::try_parse_from(["memdefrag", "purge"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn sizes_accept_binary_and_decimal_units() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("100 KB"), Ok(100_000));
+        assert_eq!(parse_size("7b"), Ok(7));
+        assert!(parse_size("12").unwrap_err().contains("no unit"));
+        assert!(parse_size("12XB").unwrap_err().contains("not a size unit"));
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("1e30GiB").is_err());
+    }
+
+    #[test]
+    fn percentages_are_0_to_100() {
+        assert_eq!(parse_percent("90%"), Ok(90.0));
+        assert_eq!(parse_percent("0"), Ok(0.0));
+        assert_eq!(parse_percent("100 %"), Ok(100.0));
+        assert!(parse_percent("101%").unwrap_err().contains("0 to 100"));
+        assert!(parse_percent("-1").is_err());
+        assert_eq!(parse_threshold("10%"), Ok(Threshold::Percent(10.0)));
+        assert_eq!(parse_threshold("1GiB"), Ok(Threshold::Bytes(1 << 30)));
+    }
+
+    #[test]
+    fn durations_take_the_usual_suffixes() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn watch_takes_comma_separated_ops_and_defaults() {
+        let cli = Cli::try_parse_from([
+            "memdefrag",
+            "watch",
+            "--ops",
+            "modified,standby",
+            "--usage-above",
+            "90",
+        ])
+        .unwrap();
+        let Command::Watch(w) = cli.command else {
+            panic!()
+        };
+        assert_eq!(w.ops, [Op::Modified, Op::Standby]);
+        assert_eq!(w.interval, Duration::from_secs(1));
+        assert_eq!(w.cooldown, Duration::from_secs(30));
+        assert_eq!(w.usage_above, Some(90.0));
+        for bad in [
+            &["watch", "--ops", "standby,bogus", "--once"][..],
+            &["watch", "--usage-above", "101"],
+            &["watch", "--free-below", "5XB"],
+            &["watch", "--interval", "soon"],
+        ] {
+            let err = Cli::try_parse_from(std::iter::once("memdefrag").chain(bad.iter().copied()))
+                .unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`Plan`]: validate a list of operations, then run it in order, stopping at the first failure.
 //! - [`Report`], [`DryRun`]: what ran, rendered for people or as JSON ([`report`]).
 //! - [`Backend`]: the seam to the platform; [`Native`] is this system's.
+//! - [`watch`]: purge unattended when triggers fire, with a backing-off cooldown.
 //!
 //! ```no_run
 //! use memdefrag::{Native, Op, Plan};
@@ -27,6 +28,7 @@ mod plan;
 mod platform;
 pub mod report;
 pub mod snapshot;
+pub mod watch;
 
 pub use backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
 pub use error::{exit, Error};

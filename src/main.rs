@@ -6,11 +6,15 @@ mod cli;
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::Parser;
-use memdefrag::{exit, report, Backend, Error, Native, Plan};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use crate::cli::{Cli, Command, RunOptions};
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use memdefrag::watch::{self, WatchConfig};
+use memdefrag::{exit, report, Backend, Error, Native, Op, Plan};
+
+use crate::cli::{Cli, Command, RunOptions, WatchArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -44,7 +48,7 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ops => {
-            let infos: Vec<_> = memdefrag::Op::ALL.map(|op| system.describe(op)).to_vec();
+            let infos: Vec<_> = Op::ALL.map(|op| system.describe(op)).to_vec();
             if json {
                 emit(&report::to_json(&infos))?;
             } else {
@@ -54,6 +58,7 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         }
         Command::Defrag { run } => execute(&system, Plan::default_for(&system), &run, json),
         Command::Purge { ops, run } => execute(&system, Plan::canonical(ops), &run, json),
+        Command::Watch(args) => watch(&system, args, json),
     }
 }
 
@@ -85,6 +90,60 @@ fn execute(
         eprintln!("memdefrag: operation '{op}' failed: {err}");
     }
     Ok(ExitCode::from(result.exit_code() as u8))
+}
+
+fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let ops = if !args.ops.is_empty() {
+        Op::canonical(args.ops)
+    } else if system
+        .describe(Op::StandbyLow)
+        .unsupported_reason()
+        .is_none()
+    {
+        vec![Op::StandbyLow]
+    } else {
+        vec![Op::Standby]
+    };
+    let config = WatchConfig {
+        ops,
+        standby_above: args.standby_above,
+        free_below: args.free_below,
+        usage_above: args.usage_above,
+        every: args.every,
+        interval: args.interval,
+        cooldown: args.cooldown,
+        once: args.once,
+        dry_run: args.dry_run,
+    };
+    if let Err(message) = config.validate() {
+        Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, message)
+            .exit();
+    }
+    // Everything is checked once, before watching starts.
+    let plan = Plan::canonical(config.ops.iter().copied());
+    plan.validate(system)?;
+    if !config.dry_run {
+        plan.check_privilege(system)?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        // The first signal lets the operation in progress finish; a second one does not wait.
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    })
+    .context("install the signal handler")?;
+    watch::run(system, &config, &stop, &mut |event| {
+        let line = if json {
+            serde_json::to_string(event).expect("event serializes")
+        } else {
+            event.line()
+        };
+        let _ = emit(&format!("{line}\n"));
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes to stdout; a closed pipe (`memdefrag status | head -1`) is not an error.

@@ -12,7 +12,7 @@ use crate::sys::{meminfo, read_through, resident_bytes, PAGE};
 const MIN_CHUNK: u64 = 4 << 20;
 const MAX_CHUNK: u64 = 256 << 20;
 /// On the whole machine the squeezer stops before available memory falls below this.
-const MACHINE_FLOOR: u64 = 512 << 20;
+const MACHINE_FLOOR: u64 = 256 << 20;
 
 /// `--read-into-cache FILE CGROUP`: join the cgroup, then read the file, so that its page cache
 /// is charged to the cgroup.

@@ -205,7 +205,11 @@ fn measure(
     let faults = major_faults(victim.pid()) - faults_before;
     let resident_after = resident_bytes(&files.cache);
     let retouch = victim.retouch_ms();
-    assert!(cost.success, "{method} failed");
+    match allocated {
+        // A squeeze may stop short of the target, at the floor it keeps for safety: recorded.
+        Some(_) => figures.add("reached_target", f64::from(u8::from(cost.success))),
+        None => assert!(cost.success, "{method} failed"),
+    }
     figures.add("wall_ms", ms(cost.wall));
     figures.add("cpu_ms", ms(cost.cpu));
     figures.add(

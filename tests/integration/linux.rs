@@ -390,7 +390,7 @@ fn root_dry_run_changes_nothing() {
 }
 
 /// memdefrag copied where the unprivileged user can execute it.
-fn unprivileged_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+pub(crate) fn unprivileged_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
         .prefix("memdefrag-nobody-")
@@ -403,7 +403,7 @@ fn unprivileged_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, exe)
 }
 
-fn as_nobody(exe: &std::path::Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn as_nobody(exe: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(exe)

@@ -12,5 +12,6 @@ mod util;
 mod cli;
 #[cfg(target_os = "linux")]
 mod linux;
+mod watch;
 #[cfg(windows)]
 mod windows;

@@ -147,3 +147,30 @@ pub fn vmstat(counter: &str) -> u64 {
         .find_map(|l| l.strip_prefix(counter)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {counter} in /proc/vmstat"))
 }
+
+/// A clean file of `len` bytes, written to disk and then evicted: reading it fills the cache.
+pub struct UncachedFile {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl UncachedFile {
+    pub fn new(len: usize) -> UncachedFile {
+        let dir = disk_tempdir();
+        let path = dir.path().join("uncached.bin");
+        let file = write_file(&path, len, true);
+        // SAFETY: an open descriptor; advice only.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        UncachedFile { _dir: dir, path }
+    }
+
+    /// Reads the whole file into the page cache.
+    pub fn fill(&self) {
+        std::fs::read(&self.path).expect("read into the page cache");
+    }
+
+    pub fn residency(&self) -> f64 {
+        let (resident, total) = resident_pages(&self.path);
+        resident as f64 / total as f64
+    }
+}

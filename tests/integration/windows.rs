@@ -217,3 +217,42 @@ fn rejected_requests_exit_2_and_3() {
     assert_exit(&out, 3);
     assert!(stderr(&out).contains("'compact'"));
 }
+
+#[test]
+fn watch_once_dry_run_reports_without_acting() {
+    let out = memdefrag(&[
+        "watch",
+        "--once",
+        "--dry-run",
+        "--usage-above",
+        "0",
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["dry_run"], true);
+    assert_eq!(event["trigger"], "usage");
+    // The default operation: standby-low, which every supported Windows has.
+    assert_eq!(event["ops"], serde_json::json!(["standby-low"]));
+}
+
+#[test]
+fn watch_once_acts_and_exits_cleanly() {
+    let _lock = kernel_state_lock();
+    let out = memdefrag(&[
+        "watch",
+        "--once",
+        "--usage-above",
+        "0",
+        "--ops",
+        "standby",
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["status"], "ok");
+    assert_eq!(event["ops"], serde_json::json!(["standby"]));
+    assert_eq!(event["cooldown_ms"].as_u64().unwrap() % 30_000, 0);
+    let out = memdefrag(&["watch", "--once", "--ops", "compact", "--usage-above", "0"]);
+    assert_exit(&out, 3);
+}

@@ -1,0 +1,276 @@
+//! `memdefrag watch`: triggers, cooldown and back-off, --once, signals, option errors.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use crate::util::{assert_exit, bin, memdefrag, stderr};
+
+/// A running `memdefrag watch`, its stdout lines arriving on a channel; killed on drop.
+struct Watch {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Watch {
+    fn start(args: &[&str]) -> Watch {
+        let mut child = Command::new(bin())
+            .arg("watch")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn watch");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch { child, lines }
+    }
+
+    /// The next line, as JSON, if one comes within `timeout`.
+    fn next(&self, timeout: Duration) -> Option<serde_json::Value> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
+    }
+
+    /// Sends `signal` and returns the exit code and how long the exit took.
+    fn signal(mut self, signal: libc::c_int) -> (Option<i32>, Duration) {
+        // SAFETY: signalling our own child, which has not been reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), start.elapsed());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "watch ignored the signal"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn watch_exits_0_promptly_on_sigterm_and_sigint() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let watch = Watch::start(&["--standby-above", "1000TiB", "--interval", "10s"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let (code, took) = watch.signal(signal);
+        assert_eq!(code, Some(0), "signal {signal}");
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+}
+
+#[test]
+fn watch_rejects_bad_options_before_anything_runs() {
+    for (args, code) in [
+        (&["--interval", "0s", "--usage-above", "90"][..], 2),
+        (&["--usage-above", "101%"], 2),
+        (&["--free-below", "150%", "--standby-above", "1GiB"], 2),
+        (&["--once"], 2),
+        (&["--ops", "standby,bogus", "--usage-above", "90"], 2),
+        (&["--standby-above", "12XB"], 2),
+        (&["--every", "soon"], 2),
+        (&["--every", "0s"], 2),
+        (&["--ops", "registry", "--usage-above", "0", "--once"], 3),
+    ] {
+        let out = memdefrag(&[&["watch"][..], args].concat());
+        assert_exit(&out, code);
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} acted: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!stderr(&out).is_empty());
+    }
+    let out = memdefrag(&["watch", "--once"]);
+    assert!(stderr(&out).contains("no trigger"), "{}", stderr(&out));
+}
+
+#[test]
+fn watch_once_without_a_firing_trigger_does_nothing() {
+    let out = memdefrag(&["watch", "--once", "--standby-above", "1000TiB", "--json"]);
+    assert_exit(&out, 0);
+    assert!(out.stdout.is_empty());
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::*;
+    use crate::pagecache::{CachedFile, UncachedFile};
+    use crate::util::{kernel_state_lock, memdefrag_json};
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    #[ignore = "needs root; scripts/test runs it"]
+    fn root_watch_purges_once_when_the_cache_fills_then_cools_down() {
+        let _lock = kernel_state_lock();
+        // `cached` is in the cache from the start; reading `fill` pushes the cache over the
+        // threshold. The purge fires while `fill` is being read, so `cached` is the file whose
+        // eviction it proves. Both together free well over 1 % of memory: no back-off.
+        let cached = CachedFile::new(256 * MIB);
+        let fill = UncachedFile::new(256 * MIB);
+        let later = UncachedFile::new(256 * MIB);
+        let (_, status) = memdefrag_json(&["status", "--json"]);
+        let threshold = status["cache_bytes"].as_u64().unwrap() + 128 * MIB as u64;
+        let watch = Watch::start(&[
+            "--standby-above",
+            &format!("{threshold}B"),
+            "--free-below",
+            "100%",
+            "--interval",
+            "200ms",
+            "--cooldown",
+            "60s",
+            "--ops",
+            "standby",
+            "--json",
+        ]);
+        assert!(
+            watch.next(Duration::from_millis(600)).is_none(),
+            "fired before the fill"
+        );
+
+        fill.fill();
+        let event = watch
+            .next(Duration::from_secs(3))
+            .expect("no purge after the fill");
+        assert_eq!(event["trigger"], "pressure");
+        assert_eq!(event["ops"], serde_json::json!(["standby"]));
+        assert_eq!(event["status"], "ok");
+        assert_eq!(event["dry_run"], false);
+        assert_eq!(event["cooldown_ms"], 60_000, "{event}");
+        assert!(
+            event["cache_bytes"].as_u64().unwrap() > threshold,
+            "{event}"
+        );
+        assert!(event["time"].as_str().unwrap().ends_with('Z'));
+        assert!(
+            cached.residency() < 0.05,
+            "still cached: {}",
+            cached.residency()
+        );
+
+        // Inside the cooldown another fill does not trigger.
+        later.fill();
+        assert!(
+            watch.next(Duration::from_millis(1500)).is_none(),
+            "purged inside the cooldown"
+        );
+        assert!(later.residency() > 0.9);
+        let (code, _) = watch.signal(libc::SIGTERM);
+        assert_eq!(code, Some(0));
+    }
+
+    #[test]
+    #[ignore = "needs root; scripts/test runs it"]
+    fn root_watch_backs_off_while_purging_frees_nothing() {
+        let _lock = kernel_state_lock();
+        // sync frees no memory: every action is useless, so each cooldown doubles.
+        let watch = Watch::start(&[
+            "--usage-above",
+            "0",
+            "--ops",
+            "modified",
+            "--interval",
+            "50ms",
+            "--cooldown",
+            "200ms",
+            "--json",
+        ]);
+        let mut cooldowns = Vec::new();
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let event = watch.next(Duration::from_secs(5)).expect("no action");
+            assert_eq!(event["trigger"], "usage");
+            cooldowns.push(event["cooldown_ms"].as_u64().unwrap());
+            times.push(Instant::now());
+        }
+        assert_eq!(cooldowns, [400, 800, 1600]);
+        assert!(times[1] - times[0] >= Duration::from_millis(380));
+        assert!(times[2] - times[1] >= Duration::from_millis(780));
+    }
+
+    #[test]
+    #[ignore = "needs root; scripts/test runs it"]
+    fn root_watch_once_acts_once_and_exits() {
+        let _lock = kernel_state_lock();
+        let file = CachedFile::new(64 * MIB);
+        let out = memdefrag(&[
+            "watch",
+            "--once",
+            "--usage-above",
+            "0",
+            "--ops",
+            "standby",
+            "--json",
+        ]);
+        assert_exit(&out, 0);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let event: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(event["status"], "ok");
+        assert!(event["freed_bytes"].is_i64());
+        assert!(
+            file.residency() < 0.05,
+            "still cached: {}",
+            file.residency()
+        );
+
+        let out = memdefrag(&["watch", "--once", "--usage-above", "0", "--ops", "standby"]);
+        assert_exit(&out, 0);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("purged standby (usage") && text.contains("cooldown"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    #[ignore = "needs root; scripts/test runs it"]
+    fn root_watch_needs_privilege_unless_dry_run() {
+        let _lock = kernel_state_lock();
+        let file = CachedFile::new(32 * MIB);
+        let (_dir, exe) = crate::linux::unprivileged_copy();
+        let out = crate::linux::as_nobody(&exe, &["watch", "--once", "--usage-above", "0"]);
+        assert_exit(&out, 77);
+        assert!(stderr(&out).contains("drop_caches"), "{}", stderr(&out));
+
+        let out = crate::linux::as_nobody(
+            &exe,
+            &[
+                "watch",
+                "--once",
+                "--usage-above",
+                "0",
+                "--dry-run",
+                "--json",
+            ],
+        );
+        assert_exit(&out, 0);
+        let event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(event["dry_run"], true);
+        assert!(
+            event["freed_bytes"].as_i64().unwrap() >= 16 * MIB as i64,
+            "{event}"
+        );
+        assert!(file.residency() > 0.9, "a dry run evicted the file");
+    }
+}
