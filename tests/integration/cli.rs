@@ -1,6 +1,6 @@
 //! The command-line contract: arguments, exit codes, JSON keys. Nothing here changes the system.
 
-use crate::util::{assert_exit, memdefrag, memdefrag_json, stderr};
+use crate::util::{assert_exit, memdefrag, memdefrag_json, stderr, unsupported_op};
 
 const ALL_OPS: [&str; 9] = [
     "working-sets",
@@ -83,16 +83,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn an_unsupported_op_exits_3_with_a_json_error_when_asked() {
-    // Every platform lacks some operation (Linux: registry; Windows: compact).
-    let (_, ops) = memdefrag_json(&["ops", "--json"]);
-    let op = ops
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["supported"] == false)
-        .and_then(|o| o["op"].as_str())
-        .expect("an unsupported operation")
-        .to_owned();
+    let op = unsupported_op();
     let (out, v) = memdefrag_json(&["purge", &op, "--json"]);
     assert_exit(&out, 3);
     assert_eq!(v["error"]["exit_code"], 3);

@@ -77,3 +77,16 @@ pub fn assert_all_ok(report: &serde_json::Value) {
         assert!(o["kernel_call"].as_str().is_some_and(|s| !s.is_empty()));
     }
 }
+
+/// An operation this system does not support (every platform lacks one: Linux the registry,
+/// Windows compaction).
+pub fn unsupported_op() -> String {
+    let (_, ops) = memdefrag_json(&["ops", "--json"]);
+    ops.as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["supported"] == false)
+        .and_then(|o| o["op"].as_str())
+        .expect("an unsupported operation")
+        .to_owned()
+}

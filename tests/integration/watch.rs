@@ -1,83 +1,10 @@
 //! `memdefrag watch`: triggers, cooldown and back-off, --once, signals, option errors.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
-
-use crate::util::{assert_exit, bin, memdefrag, stderr};
-
-/// A running `memdefrag watch`, its stdout lines arriving on a channel; killed on drop.
-struct Watch {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Watch {
-    fn start(args: &[&str]) -> Watch {
-        let mut child = Command::new(bin())
-            .arg("watch")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn watch");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Watch { child, lines }
-    }
-
-    /// The next line, as JSON, if one comes within `timeout`.
-    fn next(&self, timeout: Duration) -> Option<serde_json::Value> {
-        let line = self.lines.recv_timeout(timeout).ok()?;
-        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
-    }
-
-    /// Sends `signal` and returns the exit code and how long the exit took.
-    fn signal(mut self, signal: libc::c_int) -> (Option<i32>, Duration) {
-        // SAFETY: signalling our own child, which has not been reaped yet.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code(), start.elapsed());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "watch ignored the signal"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn watch_exits_0_promptly_on_sigterm_and_sigint() {
-    for signal in [libc::SIGTERM, libc::SIGINT] {
-        let watch = Watch::start(&["--standby-above", "1000TiB", "--interval", "10s"]);
-        std::thread::sleep(Duration::from_millis(300));
-        let (code, took) = watch.signal(signal);
-        assert_eq!(code, Some(0), "signal {signal}");
-        assert!(took < Duration::from_secs(1), "took {took:?}");
-    }
-}
+use crate::util::{assert_exit, memdefrag, stderr, unsupported_op};
 
 #[test]
 fn watch_rejects_bad_options_before_anything_runs() {
+    let unsupported = unsupported_op();
     for (args, code) in [
         (&["--interval", "0s", "--usage-above", "90"][..], 2),
         (&["--usage-above", "101%"], 2),
@@ -87,7 +14,7 @@ fn watch_rejects_bad_options_before_anything_runs() {
         (&["--standby-above", "12XB"], 2),
         (&["--every", "soon"], 2),
         (&["--every", "0s"], 2),
-        (&["--ops", "registry", "--usage-above", "0", "--once"], 3),
+        (&["--ops", &unsupported, "--usage-above", "0", "--once"], 3),
     ] {
         let out = memdefrag(&[&["watch"][..], args].concat());
         assert_exit(&out, code);
@@ -111,9 +38,13 @@ fn watch_once_without_a_firing_trigger_does_nothing() {
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc::{self, Receiver};
+    use std::time::{Duration, Instant};
+
     use crate::pagecache::{CachedFile, UncachedFile};
-    use crate::util::{kernel_state_lock, memdefrag_json};
+    use crate::util::{assert_exit, bin, kernel_state_lock, memdefrag, memdefrag_json, stderr};
 
     const MIB: usize = 1 << 20;
 
@@ -272,5 +203,74 @@ mod linux {
             "{event}"
         );
         assert!(file.residency() > 0.9, "a dry run evicted the file");
+    }
+
+    /// A running `memdefrag watch`, its stdout lines arriving on a channel; killed on drop.
+    struct Watch {
+        child: Child,
+        lines: Receiver<String>,
+    }
+
+    impl Watch {
+        fn start(args: &[&str]) -> Watch {
+            let mut child = Command::new(bin())
+                .arg("watch")
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn watch");
+            let stdout = child.stdout.take().unwrap();
+            let (tx, lines) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            Watch { child, lines }
+        }
+
+        /// The next line, as JSON, if one comes within `timeout`.
+        fn next(&self, timeout: Duration) -> Option<serde_json::Value> {
+            let line = self.lines.recv_timeout(timeout).ok()?;
+            Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        }
+
+        /// Sends `signal` and returns the exit code and how long the exit took.
+        fn signal(mut self, signal: libc::c_int) -> (Option<i32>, Duration) {
+            // SAFETY: signalling our own child, which has not been reaped yet.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+            let start = Instant::now();
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return (status.code(), start.elapsed());
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "watch ignored the signal"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    impl Drop for Watch {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    #[test]
+    fn watch_exits_0_promptly_on_sigterm_and_sigint() {
+        for signal in [libc::SIGTERM, libc::SIGINT] {
+            let watch = Watch::start(&["--standby-above", "1000TiB", "--interval", "10s"]);
+            std::thread::sleep(Duration::from_millis(300));
+            let (code, took) = watch.signal(signal);
+            assert_eq!(code, Some(0), "signal {signal}");
+            assert!(took < Duration::from_secs(1), "took {took:?}");
+        }
     }
 }
