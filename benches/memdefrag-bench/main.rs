@@ -7,6 +7,9 @@
 #[cfg(target_os = "linux")]
 mod cgroup;
 #[cfg(target_os = "linux")]
+#[path = "../../tests/support/files.rs"]
+mod files;
+#[cfg(target_os = "linux")]
 mod helpers;
 #[cfg(target_os = "linux")]
 mod probe;

@@ -263,6 +263,15 @@ pub fn purge_page_cache(config: &Config, files: &Files) -> Scenario {
         evict(&files.cache);
         read_through(&files.cache);
     };
+    // The noise level: the same measurement around a process that does nothing for as long as
+    // memdefrag takes.
+    for _ in 0..config.reps {
+        prepare();
+        let f = s.method("idle");
+        measure("idle", f, files, &mut victim, || {
+            (run_cost("sleep", &["0.02"]), None)
+        });
+    }
     let mut left = Vec::new();
     for _ in 0..config.reps {
         prepare();
@@ -327,6 +336,7 @@ pub fn purge_page_cache(config: &Config, files: &Files) -> Scenario {
         s.ratio(squeeze, "memdefrag", "probe_p99_ms", "probe_p99");
     }
     s.ratio("memdefrag", "raw_drop_caches", "wall_ms", "wall");
+    s.ratio("memdefrag", "idle", "probe_p99_ms", "probe_p99");
     if let (Some(a), Some(b)) = (s.get("memdefrag"), s.get("raw_drop_caches")) {
         let d = a.summary("wall_ms").median - b.summary("wall_ms").median;
         s.ratios

@@ -6,39 +6,18 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const PAGE: u64 = 4096;
+pub use crate::files::meminfo;
 
-/// Bytes of `path` in the page cache, from mincore(2) over a mapping of the file.
+pub const PAGE: u64 = crate::files::PAGE as u64;
+
+/// Bytes of `path` in the page cache.
 pub fn resident_bytes(path: &Path) -> u64 {
-    let file = File::open(path).expect("open");
-    let len = file.metadata().expect("metadata").len() as usize;
-    if len == 0 {
-        return 0;
-    }
-    // SAFETY: a fresh read-only shared mapping of an open file; unmapped below.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(
-        addr,
-        libc::MAP_FAILED,
-        "mmap: {}",
-        std::io::Error::last_os_error()
-    );
-    let mut vec = vec![0u8; len.div_ceil(PAGE as usize)];
-    // SAFETY: `addr` maps `len` bytes; `vec` has one byte per page of it.
-    let rc = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
-    // SAFETY: unmaps exactly the mapping made above.
-    unsafe { libc::munmap(addr, len) };
-    assert_eq!(rc, 0, "mincore");
-    vec.iter().filter(|&&b| b & 1 != 0).count() as u64 * PAGE
+    crate::files::resident_pages(path).0 as u64 * PAGE
+}
+
+/// Writes `len` bytes of varied data to `path`, flushed to disk: clean pages.
+pub fn write_file(path: &Path, len: u64) {
+    crate::files::write_file(path, len as usize, true);
 }
 
 /// Drops `path`'s clean pages from the page cache (posix_fadvise DONTNEED), so that the next
@@ -55,34 +34,6 @@ pub fn read_through(path: &Path) {
     let mut file = File::open(path).expect("open");
     let mut buf = vec![0u8; 1 << 20];
     while file.read(&mut buf).expect("read") > 0 {}
-}
-
-/// Writes `len` bytes of varied data to `path` and flushes them to disk.
-pub fn write_file(path: &Path, len: u64) {
-    use std::io::Write;
-    let mut file = File::create(path).expect("create");
-    let mut chunk = vec![0u8; 1 << 20];
-    for (i, b) in chunk.iter_mut().enumerate() {
-        *b = (i * 131 % 251) as u8;
-    }
-    let mut written = 0u64;
-    while written < len {
-        chunk[0] = (written >> 20) as u8;
-        let n = (chunk.len() as u64).min(len - written) as usize;
-        file.write_all(&chunk[..n]).expect("write");
-        written += n as u64;
-    }
-    file.sync_all().expect("fsync");
-}
-
-/// One /proc/meminfo field, in bytes.
-pub fn meminfo(field: &str) -> u64 {
-    let text = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .unwrap_or_else(|| panic!("no {field} in /proc/meminfo"))
 }
 
 /// A process's major page faults so far (field 12 of /proc/PID/stat).

@@ -6,6 +6,9 @@
 //! they never run at the same time as each other.
 
 #[cfg(target_os = "linux")]
+#[path = "../support/files.rs"]
+mod files;
+#[cfg(target_os = "linux")]
 mod pagecache;
 mod util;
 

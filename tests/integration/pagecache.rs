@@ -2,9 +2,10 @@
 //! kernel's counters.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+pub use crate::files::{meminfo, resident_pages, write_file, PAGE};
 
 /// A directory on a disk-backed file system (tmpfs pages are never dropped), removed on drop.
 pub fn disk_tempdir() -> tempfile::TempDir {
@@ -12,29 +13,6 @@ pub fn disk_tempdir() -> tempfile::TempDir {
         .prefix("memdefrag-test-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("tempdir")
-}
-
-pub const PAGE: usize = 4096;
-
-/// Writes `len` bytes of varied data to `path`. With `flush`, the data reaches the disk before
-/// this returns, so its pages are clean; without, they stay dirty in the page cache.
-pub fn write_file(path: &Path, len: usize, flush: bool) -> File {
-    let mut file = File::create(path).expect("create");
-    let mut chunk = vec![0u8; 1 << 20];
-    for (i, b) in chunk.iter_mut().enumerate() {
-        *b = (i * 31 % 251) as u8;
-    }
-    let mut written = 0;
-    while written < len {
-        let n = chunk.len().min(len - written);
-        chunk[0] = (written / chunk.len()) as u8;
-        file.write_all(&chunk[..n]).expect("write");
-        written += n;
-    }
-    if flush {
-        file.sync_all().expect("fsync");
-    }
-    file
 }
 
 /// A clean file of `len` bytes, read into the page cache.
@@ -58,39 +36,6 @@ impl CachedFile {
         let (resident, total) = resident_pages(&self.path);
         resident as f64 / total as f64
     }
-}
-
-/// Pages of `path` in the page cache, and its size in pages, from mincore(2) over a mapping of
-/// the file (mapping it does not bring pages in).
-pub fn resident_pages(path: &Path) -> (usize, usize) {
-    let file = File::open(path).expect("open");
-    let len = file.metadata().expect("metadata").len() as usize;
-    let pages = len.div_ceil(PAGE);
-    // SAFETY: a fresh read-only shared mapping of an open file; unmapped below.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(
-        addr,
-        libc::MAP_FAILED,
-        "mmap: {}",
-        std::io::Error::last_os_error()
-    );
-    let mut vec = vec![0u8; pages];
-    // SAFETY: `addr` maps `len` bytes; `vec` has one byte per page of it.
-    let rc = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
-    let err = std::io::Error::last_os_error();
-    // SAFETY: unmaps exactly the mapping made above, which nothing else references.
-    unsafe { libc::munmap(addr, len) };
-    assert_eq!(rc, 0, "mincore: {err}");
-    (vec.iter().filter(|&&b| b & 1 != 0).count(), pages)
 }
 
 /// cachestat(2) of a whole file (Linux 6.5+): page counts in the cache, dirty, under writeback.
@@ -128,16 +73,6 @@ pub fn cachestat(file: &File) -> Option<CacheStat> {
         );
         None
     }
-}
-
-/// One /proc/meminfo field, in bytes.
-pub fn meminfo(field: &str) -> u64 {
-    let text = std::fs::read_to_string("/proc/meminfo").expect("read meminfo");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .unwrap_or_else(|| panic!("no {field} in /proc/meminfo"))
 }
 
 /// One /proc/vmstat counter.
