@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
@@ -126,13 +126,14 @@ fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCod
     if !config.dry_run {
         plan.check_privilege(system)?;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
+    let (stop_tx, stop) = mpsc::channel();
+    let stopping = AtomicBool::new(false);
     ctrlc::set_handler(move || {
         // The first signal lets the operation in progress finish; a second one does not wait.
-        if flag.swap(true, Ordering::SeqCst) {
+        if stopping.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
+        let _ = stop_tx.send(());
     })
     .context("install the signal handler")?;
     watch::run(system, &config, &stop, &mut |event| {

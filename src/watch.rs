@@ -9,7 +9,7 @@
 //! It never loops: every action is followed by a cooldown, and an action that frees less than 1 %
 //! of total memory doubles the cooldown (up to 10 minutes) until the triggers clear.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -281,13 +281,15 @@ impl Event {
     }
 }
 
-/// Watches until `stop` is set (or once, with `config.once`), calling `emit` for each action.
+/// Watches until a message arrives on `stop` (or once, with `config.once`), calling `emit` for
+/// each action. Between looks it blocks on `stop`, so it wakes once per interval and answers a
+/// stop at once (an operation in progress finishes first).
 ///
 /// Only snapshot errors end it early; a failed action is reported and watching goes on.
 pub fn run(
     backend: &dyn Backend,
     config: &WatchConfig,
-    stop: &AtomicBool,
+    stop: &Receiver<()>,
     emit: &mut dyn FnMut(&Event),
 ) -> Result<(), Error> {
     let plan = Plan::canonical(config.ops.iter().copied());
@@ -306,8 +308,12 @@ pub fn run(
                 emit(&event);
             }
         }
-        if config.once || !sleep_unless_stopped(config.interval, stop) {
+        if config.once {
             return Ok(());
+        }
+        match stop.recv_timeout(config.interval) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
         }
     }
 }
@@ -352,22 +358,6 @@ fn act(
         cooldown_ms: cooldown.as_millis() as u64,
         error,
     })
-}
-
-/// Sleeps `total` in short slices; returns false as soon as `stop` is set.
-fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) -> bool {
-    const SLICE: Duration = Duration::from_millis(50);
-    let end = Instant::now() + total;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= end {
-            return true;
-        }
-        std::thread::sleep(SLICE.min(end - now));
-    }
 }
 
 #[cfg(test)]
