@@ -5,7 +5,6 @@ mod cli;
 
 use std::io::Write;
 use std::process::ExitCode;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
@@ -39,21 +38,14 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     let system = Native::new();
     match command {
         Command::Status => {
-            let snapshot = system.snapshot()?;
-            if json {
-                emit(&report::to_json(&snapshot))?;
-            } else {
-                emit(&report::render_status(&snapshot))?;
-            }
+            show(json, &system.snapshot()?, report::render_status)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ops => {
             let infos: Vec<_> = Op::ALL.map(|op| system.describe(op)).to_vec();
-            if json {
-                emit(&report::to_json(&infos))?;
-            } else {
-                emit(&report::render_ops(system.platform(), &infos))?;
-            }
+            show(json, &infos, |infos| {
+                report::render_ops(system.platform(), infos)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Defrag { run } => execute(&system, Plan::default_for(&system), &run, json),
@@ -72,20 +64,11 @@ fn execute(
         return Err(Error::UnsupportedPlatform(system.platform()).into());
     }
     if options.dry_run {
-        let dry = plan.preview(system)?;
-        if json {
-            emit(&report::to_json(&dry))?;
-        } else {
-            emit(&report::render_dry_run(&dry))?;
-        }
+        show(json, &plan.preview(system)?, report::render_dry_run)?;
         return Ok(ExitCode::SUCCESS);
     }
     let result = plan.execute(system)?;
-    if json {
-        emit(&report::to_json(&result))?;
-    } else {
-        emit(&report::render_report(&result))?;
-    }
+    show(json, &result, report::render_report)?;
     if let Some((op, err)) = result.failure() {
         eprintln!("memdefrag: operation '{op}' failed: {err}");
     }
@@ -145,6 +128,19 @@ fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCod
         let _ = emit(&format!("{line}\n"));
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `value` as JSON or, for people, as `human` renders it.
+fn show<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        emit(&report::to_json(value))
+    } else {
+        emit(&human(value))
+    }
 }
 
 /// Writes to stdout; a closed pipe (`memdefrag status | head -1`) is not an error.
