@@ -25,8 +25,9 @@ fn main() -> ExitCode {
                 .downcast_ref::<Error>()
                 .map_or(exit::FAILED, Error::exit_code);
             if json {
+                // One line, so that it also fits `watch --json`'s one object per line.
                 let value = serde_json::json!({ "error": { "message": format!("{err:#}"), "exit_code": code } });
-                let _ = emit(&report::to_json(&value));
+                let _ = emit(&format!("{value}\n"));
             }
             eprintln!("memdefrag: {err:#}");
             ExitCode::from(code as u8)
@@ -99,7 +100,11 @@ fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCod
         dry_run: args.dry_run,
     };
     if let Err(message) = config.validate() {
-        Cli::command()
+        let mut command = Cli::command();
+        let watch = command.find_subcommand_mut("watch").expect("watch subcommand");
+        watch
+            .clone()
+            .bin_name("memdefrag watch")
             .error(clap::error::ErrorKind::InvalidValue, message)
             .exit();
     }

@@ -83,9 +83,14 @@ impl Plan {
     ///
     /// An `Err` means nothing ran. A failed operation is reported in the `Ok` report.
     pub fn execute(&self, backend: &dyn Backend) -> Result<Report, Error> {
-        let infos = self.validate(backend)?;
         self.check_privilege(backend)?;
+        self.execute_checked(backend)
+    }
 
+    /// [`Plan::execute`] for a caller that has already checked privilege (`watch` checks once, at
+    /// start): validates and runs; a refusal by the system then shows as a failed operation.
+    pub fn execute_checked(&self, backend: &dyn Backend) -> Result<Report, Error> {
+        let infos = self.validate(backend)?;
         let before = backend.snapshot()?;
         let mut operations = Vec::with_capacity(infos.len());
         let mut failed = false;

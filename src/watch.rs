@@ -22,6 +22,10 @@ use crate::{Error, OsError, Status};
 
 /// The longest cooldown the back-off reaches.
 pub const MAX_COOLDOWN: Duration = Duration::from_secs(600);
+/// The longest interval or base cooldown accepted: a day.
+const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+/// The longest `--every` accepted: a year.
+const MAX_EVERY: Duration = Duration::from_secs(365 * 86_400);
 
 /// A free-memory threshold: bytes, or a percentage of total memory.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,15 +68,33 @@ impl WatchConfig {
             && self.every.is_none()
         {
             return Err(
-                "no trigger: give --standby-above and --free-below, --usage-above, or --every"
+                "no trigger: give --standby-above with --free-below, --usage-above, or --every"
                     .into(),
             );
         }
-        if self.interval.is_zero() {
-            return Err("--interval must be more than 0".into());
+        if self.standby_above.is_some() != self.free_below.is_some() {
+            return Err("--standby-above and --free-below go together: both must hold".into());
         }
-        if self.every.is_some_and(|d| d.is_zero()) {
-            return Err("--every must be more than 0".into());
+        for (name, value, max) in [
+            ("--interval", Some(self.interval), MAX_INTERVAL),
+            ("--cooldown", Some(self.cooldown), MAX_INTERVAL),
+            ("--every", self.every, MAX_EVERY),
+        ] {
+            match value {
+                Some(d) if d.is_zero() => return Err(format!("{name} must be more than 0")),
+                Some(d) if d > max => {
+                    return Err(format!(
+                        "{name} must be at most {}",
+                        humantime::format_duration(max)
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if self.once && self.every.is_some() {
+            return Err(
+                "--every cannot fire with --once: there is no previous action to time from".into(),
+            );
         }
         let percents = [
             self.usage_above,
@@ -154,6 +176,7 @@ pub fn evaluate(
     let total = snapshot.total_bytes;
     if config.standby_above.is_some() || config.free_below.is_some() {
         let free_below = config.free_below.map(|t| t.bytes(total));
+        // Validation requires both; a library caller may give one, which then holds alone.
         let standby_holds = config
             .standby_above
             .is_none_or(|t| snapshot.cache_bytes > t);
@@ -301,6 +324,8 @@ pub fn run(
         match evaluate(config, &snapshot, last_action.elapsed()) {
             None => backoff.cleared(),
             Some(_) if Instant::now() < quiet_until => {}
+            // A stop that came while looking: do not start another operation.
+            Some(_) if stop.try_recv().is_ok() => return Ok(()),
             Some(fired) => {
                 let event = act(backend, &plan, config, &snapshot, fired, &mut backoff)?;
                 last_action = Instant::now();
@@ -332,7 +357,7 @@ fn act(
         let dry = plan.preview(backend)?;
         (Status::Ok, dry.estimated_bytes as i64, None)
     } else {
-        let report = plan.execute(backend)?;
+        let report = plan.execute_checked(backend)?;
         let error = report.failure().map(|(_, e)| e.clone());
         let status = if error.is_some() {
             Status::Failed
@@ -497,8 +522,13 @@ mod tests {
             Duration::from_secs(30)
         );
         b.after_action(0, total);
+        b.after_action(0, total);
         b.cleared();
-        assert_eq!(b.after_action(GIB as i64, total), Duration::from_secs(30));
+        assert_eq!(
+            b.after_action(0, total),
+            Duration::from_secs(60),
+            "doubling restarts"
+        );
     }
 
     #[test]
@@ -515,14 +545,141 @@ mod tests {
         };
         assert!(zero.validate().unwrap_err().contains("--interval"));
         let over = WatchConfig {
+            standby_above: Some(GIB),
             free_below: Some(Threshold::Percent(101.0)),
             ..ok.clone()
         };
         assert!(over.validate().unwrap_err().contains("0 to 100"));
         let every0 = WatchConfig {
             every: Some(Duration::ZERO),
-            ..ok
+            ..ok.clone()
         };
         assert!(every0.validate().unwrap_err().contains("--every"));
+        let cooldown0 = WatchConfig {
+            cooldown: Duration::ZERO,
+            ..ok.clone()
+        };
+        assert!(cooldown0.validate().unwrap_err().contains("--cooldown"));
+        let huge = WatchConfig {
+            cooldown: Duration::from_secs(1 << 40),
+            ..ok.clone()
+        };
+        assert!(huge.validate().unwrap_err().contains("at most 1day"));
+        let half = WatchConfig {
+            standby_above: Some(GIB),
+            ..ok.clone()
+        };
+        assert!(half.validate().unwrap_err().contains("go together"));
+        let once_every = WatchConfig {
+            once: true,
+            every: Some(Duration::from_secs(60)),
+            ..ok
+        };
+        assert!(once_every.validate().unwrap_err().contains("--once"));
+    }
+
+    /// A backend whose memory is always under pressure, which counts looks and runs, and asks
+    /// the loop to stop after `stop_after` looks.
+    struct Pressured {
+        looks: std::cell::Cell<usize>,
+        runs: std::cell::Cell<usize>,
+        stop_after: usize,
+        stop: std::sync::mpsc::Sender<()>,
+        fail: bool,
+    }
+
+    impl Backend for Pressured {
+        fn platform(&self) -> &'static str {
+            "test"
+        }
+        fn default_plan(&self) -> Vec<Op> {
+            Vec::new()
+        }
+        fn describe(&self, op: Op) -> crate::OpInfo {
+            crate::OpInfo {
+                op,
+                support: crate::Support::Yes,
+                kernel_call: "call".into(),
+                privilege: "none".into(),
+            }
+        }
+        fn check_privilege(&self, _op: Op) -> Result<(), crate::NotPrivileged> {
+            Ok(())
+        }
+        fn snapshot(&self) -> Result<Snapshot, Error> {
+            self.looks.set(self.looks.get() + 1);
+            if self.looks.get() == self.stop_after {
+                self.stop.send(()).unwrap();
+            }
+            Ok(snap(0, 0, 0))
+        }
+        fn estimate(&self, _op: Op, _snapshot: &Snapshot) -> Option<u64> {
+            None
+        }
+        fn run(&self, _op: Op) -> Result<crate::Outcome, OsError> {
+            self.runs.set(self.runs.get() + 1);
+            if self.fail {
+                return Err(OsError::new(5, "refused"));
+            }
+            Ok(crate::Outcome::default())
+        }
+    }
+
+    fn watch(stop_after: usize, fail: bool, stop_first: bool) -> (Vec<Event>, Pressured) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if stop_first {
+            tx.send(()).unwrap();
+        }
+        let backend = Pressured {
+            looks: 0.into(),
+            runs: 0.into(),
+            stop_after,
+            stop: tx,
+            fail,
+        };
+        let config = WatchConfig {
+            usage_above: Some(50.0),
+            interval: Duration::from_millis(1),
+            cooldown: Duration::from_secs(60),
+            ..config()
+        };
+        let mut events = Vec::new();
+        run(&backend, &config, &rx, &mut |e| events.push(e.clone())).unwrap();
+        (events, backend)
+    }
+
+    #[test]
+    fn acts_once_then_stays_quiet_through_the_cooldown() {
+        let (events, backend) = watch(50, false, false);
+        assert_eq!(backend.runs.get(), 1);
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(e.status, Status::Ok);
+        assert_eq!(e.ops, [Op::Standby]);
+        // It freed nothing: the cooldown after it doubled.
+        assert_eq!(e.cooldown_ms, 120_000);
+        assert!(matches!(e.fired, Fired::Usage { .. }));
+        assert!(backend.looks.get() >= 50, "kept looking until stopped");
+    }
+
+    #[test]
+    fn a_failed_action_is_reported_and_watching_goes_on() {
+        let (events, backend) = watch(20, true, false);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].status, Status::Failed);
+        assert_eq!(events[0].error.as_ref().unwrap().code, 5);
+        assert!(
+            events[0].line().contains("FAILED: refused"),
+            "{}",
+            events[0].line()
+        );
+        assert!(backend.looks.get() >= 20);
+    }
+
+    #[test]
+    fn a_stop_that_came_while_looking_starts_nothing() {
+        let (events, backend) = watch(1000, false, true);
+        assert!(events.is_empty());
+        assert_eq!(backend.runs.get(), 0);
     }
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 pub struct MemoryCgroup {
     path: PathBuf,
     version: u8,
+    /// The root's `cgroup.subtree_control` had no memory controller and we enabled it.
+    enabled_controller: bool,
 }
 
 /// Where the benchmark's cgroups live; `scripts/bench` removes leftovers after a crash.
@@ -18,6 +20,7 @@ impl MemoryCgroup {
         let v2_root = Path::new("/sys/fs/cgroup");
         let v2_controllers =
             std::fs::read_to_string(v2_root.join("cgroup.controllers")).unwrap_or_default();
+        let mut enabled_controller = false;
         let (path, version, limit_file) =
             if v2_controllers.split_whitespace().any(|c| c == "memory") {
                 let subtree = std::fs::read_to_string(v2_root.join("cgroup.subtree_control"))
@@ -25,6 +28,7 @@ impl MemoryCgroup {
                 if !subtree.split_whitespace().any(|c| c == "memory") {
                     std::fs::write(v2_root.join("cgroup.subtree_control"), "+memory")
                         .map_err(|e| format!("enable the memory controller: {e}"))?;
+                    enabled_controller = true;
                 }
                 (v2_root.join(&name), 2, "memory.max")
             } else if Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
@@ -37,7 +41,11 @@ impl MemoryCgroup {
                 return Err("no memory cgroup controller (v1 or v2) is mounted".into());
             };
         std::fs::create_dir(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
-        let cgroup = MemoryCgroup { path, version };
+        let cgroup = MemoryCgroup {
+            path,
+            version,
+            enabled_controller,
+        };
         if version == 2 {
             // Without swap this is moot, but keep the squeezer honest where swap exists.
             let _ = std::fs::write(cgroup.path.join("memory.swap.max"), "0");
@@ -65,12 +73,19 @@ impl MemoryCgroup {
 impl Drop for MemoryCgroup {
     fn drop(&mut self) {
         // Its processes have exited by now; the cache charged to it is moved to the parent.
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.path).is_ok() || !self.path.exists() {
-                return;
+        let removed = (0..50).any(|_| {
+            let gone = std::fs::remove_dir(&self.path).is_ok() || !self.path.exists();
+            if !gone {
+                std::thread::sleep(std::time::Duration::from_millis(100));
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            gone
+        });
+        if !removed {
+            eprintln!("memdefrag-bench: could not remove {}", self.path.display());
         }
-        eprintln!("memdefrag-bench: could not remove {}", self.path.display());
+        if self.enabled_controller {
+            // Put the root back as it was (this fails harmlessly if other cgroups use it now).
+            let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "-memory");
+        }
     }
 }

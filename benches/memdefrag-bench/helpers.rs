@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cgroup::MemoryCgroup;
-use crate::sys::{meminfo, read_through, resident_bytes, PAGE};
+use crate::sys::{meminfo, page, read_through, resident_bytes};
 
 /// The squeezer allocates between 4 MiB and 256 MiB between two looks at the cache: half of what
 /// is still to evict, so that it neither overshoots into the OOM killer nor looks too often.
@@ -54,7 +54,7 @@ pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<PathBuf>)
             )
         };
         assert_ne!(addr, libc::MAP_FAILED, "mmap");
-        for off in (0..chunk).step_by(PAGE as usize) {
+        for off in (0..chunk).step_by(page()) {
             // SAFETY: inside the writable mapping just made.
             unsafe { std::ptr::write_volatile((addr as *mut u8).add(off), 1) };
         }
@@ -84,7 +84,7 @@ pub fn fragment_main(bytes: usize) {
         )
     };
     assert_ne!(addr, libc::MAP_FAILED, "mmap");
-    let page = PAGE as usize;
+    let page = page();
     // SAFETY: advice on our own mapping: small pages, so that freeing one frees 4 KiB.
     unsafe { libc::madvise(addr, bytes, libc::MADV_NOHUGEPAGE) };
     for off in (0..bytes).step_by(page) {

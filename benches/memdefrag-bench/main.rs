@@ -144,11 +144,15 @@ fn run(config: &Config) {
     }
     let mut scenarios_json = Map::new();
     let mut ratios = Map::new();
+    let mut differences = Map::new();
     let mut notes = Map::new();
     for s in &done {
         scenarios_json.insert(s.name.into(), s.to_json());
         for (name, value) in &s.ratios {
             ratios.insert(name.clone(), json!(value));
+        }
+        for (name, value) in &s.differences {
+            differences.insert(name.clone(), json!(value));
         }
         notes.insert(s.name.into(), json!(s.notes));
     }
@@ -165,6 +169,7 @@ fn run(config: &Config) {
             },
             "scenarios": Value::Object(scenarios_json),
             "ratios": Value::Object(ratios),
+            "differences": Value::Object(differences),
             "notes": Value::Object(notes),
             "duration_s": started.elapsed().as_secs_f64(),
         });

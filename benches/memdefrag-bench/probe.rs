@@ -136,7 +136,7 @@ pub fn victim_main(path: &Path) {
     let base = addr as usize;
     let touch = move || {
         let mut sum = 0u8;
-        for off in (0..len).step_by(crate::sys::PAGE as usize) {
+        for off in (0..len).step_by(crate::sys::page()) {
             // SAFETY: `off` is inside the mapping, which lives as long as the process.
             sum = sum.wrapping_add(unsafe { std::ptr::read_volatile((base + off) as *const u8) });
         }

@@ -62,6 +62,8 @@ pub struct Scenario {
     pub name: &'static str,
     methods: Vec<(&'static str, Figures)>,
     pub ratios: Vec<(String, f64)>,
+    /// Differences between methods (not ratios), e.g. memdefrag's wall time minus the raw call's.
+    pub differences: Vec<(String, f64)>,
     pub notes: Vec<String>,
 }
 
@@ -71,6 +73,7 @@ impl Scenario {
             name,
             methods: Vec::new(),
             ratios: Vec::new(),
+            differences: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -146,6 +149,9 @@ impl Scenario {
         for (name, value) in &self.ratios {
             out.push_str(&format!("  ratio {name} = {value:.2}\n"));
         }
+        for (name, value) in &self.differences {
+            out.push_str(&format!("  difference {name} = {value:.2}\n"));
+        }
         for note in &self.notes {
             out.push_str(&format!("  note: {note}\n"));
         }
@@ -197,29 +203,47 @@ fn sh(script: &str) -> Cost {
     run_cost("sh", &["-c", script])
 }
 
+/// What running a method gave: its cost, and for a squeeze what it allocated (unknown when the
+/// OOM killer ended it).
+enum Ran {
+    Method(Cost),
+    Squeeze(Cost, Option<u64>),
+}
+
 /// Times one method against the cache file, with the probe and the victim watching.
 fn measure(
     method: &str,
     figures: &mut Figures,
     files: &Files,
     victim: &mut Victim,
-    run: impl FnOnce() -> (Cost, Option<u64>),
+    run: impl FnOnce() -> Ran,
 ) -> u64 {
     victim.warm();
     std::thread::sleep(Duration::from_millis(200));
     let resident_before = resident_bytes(&files.cache);
     let faults_before = major_faults(victim.pid());
     let probe = Probe::start();
-    let (cost, allocated) = run();
+    let ran = run();
     let latency = probe.stop();
     let faults = major_faults(victim.pid()) - faults_before;
     let resident_after = resident_bytes(&files.cache);
     let retouch = victim.retouch_ms();
-    match allocated {
-        // A squeeze may stop short of the target, at the floor it keeps for safety: recorded.
-        Some(_) => figures.add("reached_target", f64::from(u8::from(cost.success))),
-        None => assert!(cost.success, "{method} failed"),
-    }
+    let cost = match ran {
+        Ran::Method(cost) => {
+            assert!(cost.success, "{method} failed");
+            cost
+        }
+        // A squeeze may stop short of its target (at its safety floor) or be killed by the OOM
+        // killer, whose first choice it is: both are results, recorded.
+        Ran::Squeeze(cost, allocated) => {
+            figures.add("reached_target", f64::from(u8::from(cost.success)));
+            figures.add("oom_killed", f64::from(u8::from(cost.killed)));
+            if let Some(bytes) = allocated {
+                figures.add("allocated_bytes", bytes as f64);
+            }
+            cost
+        }
+    };
     figures.add("wall_ms", ms(cost.wall));
     figures.add("cpu_ms", ms(cost.cpu));
     figures.add(
@@ -232,14 +256,11 @@ fn measure(
     figures.add("probe_max_ms", latency.max_ms);
     figures.add("victim_major_faults", faults as f64);
     figures.add("victim_retouch_ms", retouch);
-    if let Some(bytes) = allocated {
-        figures.add("allocated_bytes", bytes as f64);
-    }
     resident_after
 }
 
 /// Runs the squeezer (this binary's `--squeeze` role) and returns its cost and allocation.
-fn squeeze(files: &Files, target: u64, max: u64, cgroup: Option<&Path>) -> (Cost, Option<u64>) {
+fn squeeze(files: &Files, target: u64, max: u64, cgroup: Option<&Path>) -> Ran {
     let mut command = Command::new(std::env::current_exe().expect("current_exe"));
     command
         .arg("--squeeze")
@@ -260,7 +281,7 @@ fn squeeze(files: &Files, target: u64, max: u64, cgroup: Option<&Path>) -> (Cost
     // The squeezer prints one short line as it exits: the pipe holds it.
     let mut text = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut text).expect("read squeezer");
-    (cost, text.trim().parse().ok())
+    Ran::Squeeze(cost, text.trim().parse().ok())
 }
 
 /// Scenario 1: evict N GiB of clean page cache, four ways.
@@ -279,7 +300,7 @@ pub fn purge_page_cache(config: &Config, files: &Files) -> Scenario {
         prepare();
         let f = s.method("idle");
         measure("idle", f, files, &mut victim, || {
-            (run_cost("sleep", &["0.02"]), None)
+            Ran::Method(run_cost("sleep", &["0.02"]))
         });
     }
     let mut left = Vec::new();
@@ -287,14 +308,14 @@ pub fn purge_page_cache(config: &Config, files: &Files) -> Scenario {
         prepare();
         let f = s.method("memdefrag");
         left.push(measure("memdefrag", f, files, &mut victim, || {
-            (memdefrag(config, &["purge", "standby"]), None)
+            Ran::Method(memdefrag(config, &["purge", "standby"]))
         }));
     }
     for _ in 0..config.reps {
         prepare();
         let f = s.method("raw_drop_caches");
         measure("raw_drop_caches", f, files, &mut victim, || {
-            (sh("echo 1 > /proc/sys/vm/drop_caches"), None)
+            Ran::Method(sh("echo 1 > /proc/sys/vm/drop_caches"))
         });
     }
 
@@ -349,7 +370,7 @@ pub fn purge_page_cache(config: &Config, files: &Files) -> Scenario {
     s.ratio("memdefrag", "idle", "probe_p99_ms", "probe_p99");
     if let (Some(a), Some(b)) = (s.get("memdefrag"), s.get("raw_drop_caches")) {
         let d = a.summary("wall_ms").median - b.summary("wall_ms").median;
-        s.ratios
+        s.differences
             .push(("purge_page_cache.memdefrag_minus_raw.wall_ms".into(), d));
     }
     s
@@ -422,8 +443,8 @@ pub fn fragmentation(config: &Config) -> Scenario {
             .unusable_index_order9
     };
     // Fragment most of free memory, so that the index reflects it rather than idle free memory.
-    let bytes = (meminfo("MemAvailable") as f64 * config.fragment_share) as usize
-        & !(sys::PAGE as usize - 1);
+    let bytes =
+        (meminfo("MemAvailable") as f64 * config.fragment_share) as usize & !(sys::page() - 1);
     for _ in 0..config.reps.min(3) {
         let idle = index();
         let mut helper = Command::new(std::env::current_exe().expect("current_exe"))

@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 
 pub use crate::files::meminfo;
 
-pub const PAGE: u64 = crate::files::PAGE as u64;
+/// The smallest page the helpers touch or free one at a time (the system's page size).
+pub fn page() -> usize {
+    crate::files::page_size()
+}
 
 /// Bytes of `path` in the page cache.
 pub fn resident_bytes(path: &Path) -> u64 {
-    crate::files::resident_pages(path).0 as u64 * PAGE
+    (crate::files::resident_pages(path).0 * page()) as u64
 }
 
 /// Writes `len` bytes of varied data to `path`, flushed to disk: clean pages.
@@ -53,7 +56,10 @@ pub fn major_faults(pid: u32) -> u64 {
 pub struct Cost {
     pub wall: Duration,
     pub cpu: Duration,
+    /// Exited with status 0.
     pub success: bool,
+    /// Ended by SIGKILL (the OOM killer, for a squeezer).
+    pub killed: bool,
 }
 
 /// Waits for `child` and returns its cost, timed from `start`.
@@ -73,6 +79,7 @@ pub fn wait_cost(child: Child, start: Instant) -> Cost {
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        killed: libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
     }
 }
 

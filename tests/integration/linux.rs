@@ -127,7 +127,7 @@ fn root_purge_modified_writes_dirty_data_back() {
     let dir = disk_tempdir();
     let path = dir.path().join("dirty.bin");
     let file = write_file(&path, 64 * MIB, false);
-    let pages = (64 * MIB / PAGE) as u64;
+    let pages = (64 * MIB / page_size()) as u64;
 
     match cachestat(&file) {
         Some(cs) => {
@@ -220,6 +220,7 @@ impl MappingChild {
             assert_eq!(libc::pipe2(release.as_mut_ptr(), libc::O_CLOEXEC), 0);
         }
         let fd = file.as_raw_fd();
+        let page = page_size();
         // SAFETY: the child runs only async-signal-safe system calls and leaves with _exit.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
@@ -250,7 +251,7 @@ impl MappingChild {
                 let mut off = 0;
                 while off < len {
                     sum = sum.wrapping_add(std::ptr::read_volatile(base.add(off)));
-                    off += PAGE;
+                    off += page;
                 }
                 let byte = [sum | 1];
                 libc::write(ready[1], byte.as_ptr().cast(), 1);

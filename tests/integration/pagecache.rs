@@ -5,7 +5,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-pub use crate::files::{meminfo, resident_pages, write_file, PAGE};
+pub use crate::files::{meminfo, page_size, resident_pages, write_file};
 
 /// A directory on a disk-backed file system (tmpfs pages are never dropped), removed on drop.
 pub fn disk_tempdir() -> tempfile::TempDir {

@@ -6,7 +6,12 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-pub const PAGE: usize = 4096;
+/// The system's page size.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).expect("page size")
+}
 
 /// Writes `len` bytes of varied data to `path`. With `flush`, the data reaches the disk before
 /// this returns, so its pages are clean; without, they stay dirty in the page cache.
@@ -34,7 +39,7 @@ pub fn write_file(path: &Path, len: usize, flush: bool) -> File {
 pub fn resident_pages(path: &Path) -> (usize, usize) {
     let file = File::open(path).expect("open");
     let len = file.metadata().expect("metadata").len() as usize;
-    let pages = len.div_ceil(PAGE);
+    let pages = len.div_ceil(page_size());
     // SAFETY: a fresh read-only shared mapping of an open file; unmapped below.
     let addr = unsafe {
         libc::mmap(
