@@ -101,7 +101,9 @@ fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCod
     };
     if let Err(message) = config.validate() {
         let mut command = Cli::command();
-        let watch = command.find_subcommand_mut("watch").expect("watch subcommand");
+        let watch = command
+            .find_subcommand_mut("watch")
+            .expect("watch subcommand");
         watch
             .clone()
             .bin_name("memdefrag watch")
@@ -124,6 +126,8 @@ fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCod
         let _ = stop_tx.send(());
     })
     .context("install the signal handler")?;
+    // Installed after the signal handler, so that on Windows it runs first on a console close.
+    watch::hold_console_close().context("install the console close handler")?;
     watch::run(system, &config, &stop, &mut |event| {
         let line = if json {
             serde_json::to_string(event).expect("event serializes")

@@ -83,6 +83,8 @@ impl Plan {
     ///
     /// An `Err` means nothing ran. A failed operation is reported in the `Ok` report.
     pub fn execute(&self, backend: &dyn Backend) -> Result<Report, Error> {
+        // Unsupported (exit 3) is reported before missing privilege (exit 77).
+        self.validate(backend)?;
         self.check_privilege(backend)?;
         self.execute_checked(backend)
     }

@@ -9,6 +9,7 @@
 //! It never loops: every action is followed by a cooldown, and an action that frees less than 1 %
 //! of total memory doubles the cooldown (up to 10 minutes) until the triggers clear.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -304,6 +305,54 @@ impl Event {
     }
 }
 
+/// Set when the console is being closed (Windows): no new action starts.
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// An action is in progress.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Marks an action in progress for as long as it lives (also when the action panics).
+struct Busy;
+
+impl Busy {
+    fn start() -> Busy {
+        BUSY.store(true, Ordering::SeqCst);
+        Busy
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Installs, where the platform needs one, a handler that lets an action in progress finish when
+/// the console window is closed (Windows ends the process as soon as console handlers return;
+/// this one holds the close until the action is done, for up to 4.5 s of the 5 s Windows allows).
+/// Elsewhere SIGTERM and SIGINT already wait for it, and this does nothing.
+pub fn hold_console_close() -> std::io::Result<()> {
+    crate::platform::hold_console_close()
+}
+
+/// Called when the console is closing: starts no new action and waits, up to `limit`, for the
+/// one in progress. Returns whether none is left running.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn stop_and_wait_idle(limit: Duration) -> bool {
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+    wait_until_idle(&BUSY, limit)
+}
+
+fn wait_until_idle(busy: &AtomicBool, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while busy.load(Ordering::SeqCst) {
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
 /// Watches until a message arrives on `stop` (or once, with `config.once`), calling `emit` for
 /// each action. Between looks it blocks on `stop`, so it wakes once per interval and answers a
 /// stop at once (an operation in progress finishes first).
@@ -325,9 +374,14 @@ pub fn run(
             None => backoff.cleared(),
             Some(_) if Instant::now() < quiet_until => {}
             // A stop that came while looking: do not start another operation.
-            Some(_) if stop.try_recv().is_ok() => return Ok(()),
+            Some(_) if STOP_REQUESTED.load(Ordering::SeqCst) || stop.try_recv().is_ok() => {
+                return Ok(())
+            }
             Some(fired) => {
-                let event = act(backend, &plan, config, &snapshot, fired, &mut backoff)?;
+                let busy = Busy::start();
+                let event = act(backend, &plan, config, &snapshot, fired, &mut backoff);
+                drop(busy);
+                let event = event?;
                 last_action = Instant::now();
                 quiet_until = last_action + Duration::from_millis(event.cooldown_ms);
                 emit(&event);
@@ -681,5 +735,25 @@ mod tests {
         let (events, backend) = watch(1000, false, true);
         assert!(events.is_empty());
         assert_eq!(backend.runs.get(), 0);
+    }
+
+    #[test]
+    fn waiting_for_idle_returns_when_the_action_ends_or_the_limit_passes() {
+        let busy = std::sync::Arc::new(AtomicBool::new(true));
+        let flag = std::sync::Arc::clone(&busy);
+        let ender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            flag.store(false, Ordering::SeqCst);
+        });
+        let start = Instant::now();
+        assert!(wait_until_idle(&busy, Duration::from_secs(5)));
+        assert!(start.elapsed() >= Duration::from_millis(40));
+        ender.join().unwrap();
+
+        busy.store(true, Ordering::SeqCst);
+        assert!(
+            !wait_until_idle(&busy, Duration::from_millis(30)),
+            "gives up at the limit"
+        );
     }
 }

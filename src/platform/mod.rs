@@ -5,7 +5,8 @@
 //! - `default_plan()`: what `memdefrag defrag` runs;
 //! - `describe(op)`, `check_privilege(op)`: support, kernel call and privilege, without effects;
 //! - `snapshot()`, `estimate(op, &snapshot)`: memory state;
-//! - `run(op)`: the kernel call.
+//! - `run(op)`: the kernel call;
+//! - `hold_console_close()`: keep a closing console from cutting an action short (Windows).
 //!
 //! `linux` and `windows` are the real backends; `unsupported` answers "unsupported" for every
 //! operation so that the library and the CLI still build and explain themselves elsewhere.
@@ -30,6 +31,11 @@ use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
+
+/// See [`crate::watch::hold_console_close`].
+pub(crate) fn hold_console_close() -> std::io::Result<()> {
+    imp::hold_console_close()
+}
 
 /// The backend of the system memdefrag runs on.
 #[derive(Clone, Copy, Debug, Default)]

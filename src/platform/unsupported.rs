@@ -42,3 +42,7 @@ pub(crate) fn run(op: Op) -> Result<Outcome, OsError> {
         format!("'{op}' is not supported on {PLATFORM}"),
     ))
 }
+
+pub(crate) fn hold_console_close() -> std::io::Result<()> {
+    Ok(())
+}

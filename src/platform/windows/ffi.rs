@@ -31,6 +31,9 @@ use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, FindFirstVolumeW, FindNextVolumeW, FindVolumeClose, FlushFileBuffers,
     GetVolumePathNamesForVolumeNameW, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
 };
+use windows_sys::Win32::System::Console::{
+    SetConsoleCtrlHandler, CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT,
+};
 use windows_sys::Win32::System::ProcessStatus::{GetPerformanceInfo, PERFORMANCE_INFORMATION};
 use windows_sys::Win32::System::SystemInformation::{
     GlobalMemoryStatusEx, MEMORYSTATUSEX, OSVERSIONINFOW,
@@ -132,6 +135,32 @@ const _: () = assert!(size_of::<super::api::MemoryListCommand>() == 4);
 
 /// The real NT and Win32 calls.
 pub(crate) struct System;
+
+/// Console control handler: on a close, log-off or shutdown, waits for the action in progress
+/// (Windows ends the process once the handlers return, 5 s at most after the event), then lets
+/// the next handler — the one that stops the watch loop — run.
+unsafe extern "system" fn hold_close(ctrl_type: u32) -> windows_sys::core::BOOL {
+    if matches!(
+        ctrl_type,
+        CTRL_CLOSE_EVENT | CTRL_LOGOFF_EVENT | CTRL_SHUTDOWN_EVENT
+    ) {
+        crate::watch::stop_and_wait_idle(std::time::Duration::from_millis(4500));
+    }
+    0 // FALSE: not handled here; the next handler sees the event too.
+}
+
+/// Puts [`hold_close`] first in the process's console control handlers.
+///
+/// # References
+/// - [SetConsoleCtrlHandler](https://learn.microsoft.com/windows/console/setconsolectrlhandler)
+pub(crate) fn hold_console_close() -> std::io::Result<()> {
+    // SAFETY: `hold_close` is a valid handler routine for the life of the process; handlers
+    // added later are called first, so it runs before the signal handler installed earlier.
+    if unsafe { SetConsoleCtrlHandler(Some(hold_close), 1) } == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 /// `size_of::<T>()` as the ULONG the APIs take.
 fn ulong_size<T>() -> u32 {

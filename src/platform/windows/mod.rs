@@ -43,4 +43,6 @@ mod native {
     pub(crate) fn run(op: Op) -> Result<Outcome, OsError> {
         ops::run(&System, op)
     }
+
+    pub(crate) use super::ffi::hold_console_close;
 }
