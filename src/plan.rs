@@ -81,7 +81,8 @@ impl Plan {
     /// Validates the whole plan and the privilege it needs, then runs each operation in order,
     /// stopping at the first failure; the operations after it are reported as skipped.
     ///
-    /// An `Err` means nothing ran. A failed operation is reported in the `Ok` report.
+    /// An `Err` means nothing ran. A failed operation is reported in the `Ok` report, and so is a
+    /// failure to read the memory state after the operations (in `notes`).
     pub fn execute(&self, backend: &dyn Backend) -> Result<Report, Error> {
         // Unsupported (exit 3) is reported before missing privilege (exit 77).
         self.validate(backend)?;
@@ -127,8 +128,17 @@ impl Plan {
             }
             operations.push(op_result);
         }
-        let after = backend.snapshot()?;
-        Ok(Report::new(operations, before, after))
+        // The operations ran: a failure to read the state afterwards must not lose their report.
+        let mut notes = Vec::new();
+        let after = backend.snapshot().unwrap_or_else(|e| {
+            notes.push(format!(
+                "the memory state after the operations could not be read ({e}); `after` repeats `before`"
+            ));
+            before.clone()
+        });
+        let mut report = Report::new(operations, before, after);
+        report.notes = notes;
+        Ok(report)
     }
 }
 
@@ -149,6 +159,8 @@ mod tests {
         failing: HashMap<Op, i64>,
         /// Ops the system refuses at run time for lack of privilege.
         refusing: HashSet<Op>,
+        /// Snapshots fail once an operation has run.
+        blind_after_run: bool,
         ran: RefCell<Vec<Op>>,
         free: RefCell<u64>,
     }
@@ -183,6 +195,9 @@ mod tests {
             Ok(())
         }
         fn snapshot(&self) -> Result<Snapshot, Error> {
+            if self.blind_after_run && !self.ran.borrow().is_empty() {
+                return Err(Error::stats("/proc/meminfo", "gone"));
+            }
             let free = *self.free.borrow();
             Ok(Snapshot {
                 platform: "test",
@@ -278,6 +293,27 @@ mod tests {
         assert_eq!(report.exit_code(), crate::exit::NOT_PRIVILEGED);
         assert_eq!(report.failure().unwrap().0, Op::Standby);
         assert_eq!(report.operations[2].status, Status::Skipped);
+    }
+
+    #[test]
+    fn a_failed_snapshot_after_the_run_keeps_the_report() {
+        let backend = Scripted {
+            blind_after_run: true,
+            ..Scripted::default()
+        };
+        let report = Plan::canonical([Op::Standby]).execute(&backend).unwrap();
+        assert_eq!(report.operations[0].status, Status::Ok);
+        assert_eq!(report.after, report.before);
+        assert_eq!(report.freed_bytes, 0);
+        assert_eq!(report.notes.len(), 1);
+        assert!(
+            report.notes[0].contains("/proc/meminfo"),
+            "{}",
+            report.notes[0]
+        );
+        assert!(crate::report::render_report(&report).contains("could not be read"));
+        let json = crate::report::to_json(&report);
+        assert!(json.contains("\"notes\""), "{json}");
     }
 
     #[test]

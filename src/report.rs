@@ -59,6 +59,9 @@ pub struct Report {
     pub after: Snapshot,
     /// Free memory after minus before; negative when other work took memory meanwhile.
     pub freed_bytes: i64,
+    /// Remarks on the run as a whole (e.g. the state after it could not be read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -69,6 +72,7 @@ impl Report {
             before,
             after,
             freed_bytes,
+            notes: Vec::new(),
         }
     }
 
@@ -405,6 +409,9 @@ pub fn render_report(r: &Report) -> String {
         );
     }
     let _ = writeln!(out, "\nfreed {}", human_signed(r.freed_bytes));
+    for note in &r.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     out
 }
 
