@@ -42,22 +42,9 @@ pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<PathBuf>)
         if allocated >= max || (cgroup.is_none() && meminfo("MemAvailable") < MACHINE_FLOOR) {
             break false;
         }
-        // SAFETY: a fresh private anonymous mapping; unmapped below.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                chunk,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(addr, libc::MAP_FAILED, "mmap");
-        for off in (0..chunk).step_by(page()) {
-            // SAFETY: inside the writable mapping just made.
-            unsafe { std::ptr::write_volatile((addr as *mut u8).add(off), 1) };
-        }
+        // Unmapped below.
+        let addr = map_anonymous(chunk);
+        touch_every_page(addr, chunk);
         chunks.push((addr, chunk));
         allocated += chunk as u64;
     };
@@ -72,25 +59,12 @@ pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<PathBuf>)
 /// `--fragment BYTES`: allocate BYTES of small pages, free every other page, report "ready",
 /// and hold the rest until stdin closes: free memory is then scattered in single pages.
 pub fn fragment_main(bytes: usize) {
-    // SAFETY: a fresh private anonymous mapping, held until the process exits.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(addr, libc::MAP_FAILED, "mmap");
+    // Held until the process exits.
+    let addr = map_anonymous(bytes);
     let page = page();
-    // SAFETY: advice on our own mapping: small pages, so that freeing one frees 4 KiB.
+    // SAFETY: advice on our own mapping: small pages, so that freeing one frees one page.
     unsafe { libc::madvise(addr, bytes, libc::MADV_NOHUGEPAGE) };
-    for off in (0..bytes).step_by(page) {
-        // SAFETY: inside the writable mapping.
-        unsafe { std::ptr::write_volatile((addr as *mut u8).add(off), 1) };
-    }
+    touch_every_page(addr, bytes);
     for off in (page..bytes).step_by(2 * page) {
         // SAFETY: one page of our own mapping, given back to the kernel.
         unsafe { libc::madvise((addr as *mut u8).add(off).cast(), page, libc::MADV_DONTNEED) };
@@ -99,4 +73,29 @@ pub fn fragment_main(bytes: usize) {
     writeln!(out, "ready").expect("stdout");
     out.flush().expect("flush");
     for _ in std::io::stdin().lock().lines() {}
+}
+
+/// A fresh private anonymous read-write mapping of `len` bytes; the caller unmaps it.
+fn map_anonymous(len: usize) -> *mut libc::c_void {
+    // SAFETY: a new anonymous mapping; nothing else refers to it.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(addr, libc::MAP_FAILED, "mmap");
+    addr
+}
+
+/// Writes one byte in every page of the mapping at `addr`, so that each is really allocated.
+fn touch_every_page(addr: *mut libc::c_void, len: usize) {
+    for off in (0..len).step_by(page()) {
+        // SAFETY: `off` is inside the `len`-byte writable mapping at `addr`.
+        unsafe { std::ptr::write_volatile((addr as *mut u8).add(off), 1) };
+    }
 }

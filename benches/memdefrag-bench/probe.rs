@@ -121,18 +121,8 @@ impl Drop for Victim {
 pub fn victim_main(path: &Path) {
     let file = std::fs::File::open(path).expect("open working set");
     let len = file.metadata().expect("metadata").len() as usize;
-    // SAFETY: a read-only shared mapping of an open file, kept for the life of the process.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            std::os::fd::AsRawFd::as_raw_fd(&file),
-            0,
-        )
-    };
-    assert_ne!(addr, libc::MAP_FAILED);
+    // Kept for the life of the process.
+    let addr = crate::files::map_read_only(&file, len);
     let base = addr as usize;
     let touch = move || {
         let mut sum = 0u8;

@@ -34,13 +34,10 @@ pub fn write_file(path: &Path, len: usize, flush: bool) -> File {
     file
 }
 
-/// Pages of `path` in the page cache, and its size in pages, from mincore(2) over a mapping of
-/// the file (mapping it does not bring pages in).
-pub fn resident_pages(path: &Path) -> (usize, usize) {
-    let file = File::open(path).expect("open");
-    let len = file.metadata().expect("metadata").len() as usize;
-    let pages = len.div_ceil(page_size());
-    // SAFETY: a fresh read-only shared mapping of an open file; unmapped below.
+/// Maps the first `len` bytes of `file` read-only and shared; the caller unmaps it (or keeps it
+/// for the life of the process). Mapping brings no page in.
+pub fn map_read_only(file: &File, len: usize) -> *mut libc::c_void {
+    // SAFETY: a fresh read-only shared mapping of an open file; nothing else refers to it yet.
     let addr = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
@@ -57,6 +54,16 @@ pub fn resident_pages(path: &Path) -> (usize, usize) {
         "mmap: {}",
         std::io::Error::last_os_error()
     );
+    addr
+}
+
+/// Pages of `path` in the page cache, and its size in pages, from mincore(2) over a mapping of
+/// the file (mapping it does not bring pages in).
+pub fn resident_pages(path: &Path) -> (usize, usize) {
+    let file = File::open(path).expect("open");
+    let len = file.metadata().expect("metadata").len() as usize;
+    let pages = len.div_ceil(page_size());
+    let addr = map_read_only(&file, len);
     let mut vec = vec![0u8; pages];
     // SAFETY: `addr` maps `len` bytes; `vec` has one byte per page of it.
     let rc = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
