@@ -1,17 +1,18 @@
 //! `memdefrag`: parse the command line, run the request, print, and map the outcome to an exit
-//! code. Everything platform-specific lives in the library.
+//! code. The engine, the platforms and the renderings live in the `memdefrag` library; this
+//! binary adds the command line's words and its process-wide concerns (signals, stdout).
 
 mod cli;
+mod messages;
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use memdefrag::watch::{self, WatchConfig};
-use memdefrag::{exit, report, Backend, Error, Native, Op, Plan};
+use memdefrag::watch::{self, Watch, WatchConfig, WatchError};
+use memdefrag::{exit, render, Backend, Error, Native, Op, Plan, Stop};
 
 use crate::cli::{Cli, Command, RunOptions, WatchArgs};
 
@@ -21,43 +22,47 @@ fn main() -> ExitCode {
     match run(cli.command, json) {
         Ok(code) => code,
         Err(err) => {
-            let code = err
-                .downcast_ref::<Error>()
-                .map_or(exit::FAILED, Error::exit_code);
+            let (message, code) = match err.downcast_ref::<Error>() {
+                Some(e) => (messages::error(e), e.exit_code()),
+                None => (format!("{err:#}"), exit::FAILED),
+            };
             if json {
                 // One line, so that it also fits `watch --json`'s one object per line.
-                let value = serde_json::json!({ "error": { "message": format!("{err:#}"), "exit_code": code } });
+                let value =
+                    serde_json::json!({ "error": { "message": message, "exit_code": code } });
                 let _ = emit(&format!("{value}\n"));
             }
-            eprintln!("memdefrag: {err:#}");
-            ExitCode::from(code as u8)
+            eprintln!("memdefrag: {message}");
+            exit_code(code)
         }
     }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     let system = Native::new();
     match command {
         Command::Status => {
-            show(json, &system.snapshot()?, report::render_status)?;
+            show(json, &system.snapshot()?, render::status)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ops => {
             let infos: Vec<_> = Op::ALL.map(|op| system.describe(op)).to_vec();
-            show(json, &infos, |infos| {
-                report::render_ops(system.platform(), infos)
-            })?;
+            show(json, &infos, |infos| render::ops(system.platform(), infos))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Defrag { run } => execute(&system, Plan::default_for(&system), &run, json),
-        Command::Purge { ops, run } => execute(&system, Plan::canonical(ops), &run, json),
+        Command::Defrag { run } => execute(&system, &Plan::default_for(&system), &run, json),
+        Command::Purge { ops, run } => execute(&system, &Plan::canonical(ops), &run, json),
         Command::Watch(args) => watch(&system, args, json),
     }
 }
 
 fn execute(
     system: &Native,
-    plan: Plan,
+    plan: &Plan,
     options: &RunOptions,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -65,31 +70,20 @@ fn execute(
         return Err(Error::UnsupportedPlatform(system.platform()).into());
     }
     if options.dry_run {
-        show(json, &plan.preview(system)?, report::render_dry_run)?;
+        show(json, &plan.preview(system)?, render::dry_run)?;
         return Ok(ExitCode::SUCCESS);
     }
     let result = plan.execute(system)?;
-    show(json, &result, report::render_report)?;
+    show(json, &result, render::report)?;
     if let Some((op, err)) = result.failure() {
         eprintln!("memdefrag: operation '{op}' failed: {err}");
     }
-    Ok(ExitCode::from(result.exit_code() as u8))
+    Ok(exit_code(result.exit_code()))
 }
 
 fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let ops = if !args.ops.is_empty() {
-        Op::canonical(args.ops)
-    } else if system
-        .describe(Op::StandbyLow)
-        .unsupported_reason()
-        .is_none()
-    {
-        vec![Op::StandbyLow]
-    } else {
-        vec![Op::Standby]
-    };
     let config = WatchConfig {
-        ops,
+        ops: args.ops,
         standby_above: args.standby_above,
         free_below: args.free_below,
         usage_above: args.usage_above,
@@ -99,40 +93,43 @@ fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCod
         once: args.once,
         dry_run: args.dry_run,
     };
-    if let Err(message) = config.validate() {
-        let mut command = Cli::command();
-        let watch = command
-            .find_subcommand_mut("watch")
-            .expect("watch subcommand");
-        watch
-            .clone()
-            .bin_name("memdefrag watch")
-            .error(clap::error::ErrorKind::InvalidValue, message)
-            .exit();
-    }
     // Everything is checked once, before watching starts.
-    let plan = Plan::canonical(config.ops.iter().copied());
-    plan.validate(system)?;
-    if !config.dry_run {
-        plan.check_privilege(system)?;
-    }
-    let (stop_tx, stop) = mpsc::channel();
+    let watch = match Watch::new(system, config) {
+        Ok(watch) => watch,
+        Err(WatchError::Config(e)) => {
+            let mut command = Cli::command();
+            let watch = command
+                .find_subcommand_mut("watch")
+                .expect("watch subcommand");
+            watch
+                .clone()
+                .bin_name("memdefrag watch")
+                .error(
+                    clap::error::ErrorKind::InvalidValue,
+                    messages::watch_config(&e),
+                )
+                .exit();
+        }
+        Err(WatchError::Plan(e)) => return Err(e.into()),
+    };
+    let stop = Stop::new();
     let stopping = AtomicBool::new(false);
+    let stopper = stop.clone();
     ctrlc::set_handler(move || {
         // The first signal lets the operation in progress finish; a second one does not wait.
         if stopping.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        let _ = stop_tx.send(());
+        stopper.request();
     })
     .context("install the signal handler")?;
     // Installed after the signal handler, so that on Windows it runs first on a console close.
-    watch::hold_console_close().context("install the console close handler")?;
-    watch::run(system, &config, &stop, &mut |event| {
+    watch::hold_console_close(&stop).context("install the console close handler")?;
+    watch.run(&stop, &mut |event| {
         let line = if json {
             serde_json::to_string(event).expect("event serializes")
         } else {
-            event.line()
+            render::watch_event(event)
         };
         let _ = emit(&format!("{line}\n"));
     })?;
@@ -146,7 +143,7 @@ fn show<T: serde::Serialize>(
     human: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<()> {
     if json {
-        emit(&report::to_json(value))
+        emit(&render::json(value))
     } else {
         emit(&human(value))
     }

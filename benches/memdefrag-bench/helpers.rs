@@ -2,7 +2,7 @@
 //! sit in a cgroup, be killed by the OOM killer, or hold memory while the benchmark measures.
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cgroup::MemoryCgroup;
 use crate::sys::{meminfo, page, read_through, resident_bytes};
@@ -24,10 +24,10 @@ pub fn read_into_cache_main(file: &Path, cgroup: &Path) {
 /// `--squeeze FILE TARGET MAX [CGROUP]`: what "memory optimizers" do — allocate and touch memory
 /// until the kernel has evicted FILE's cache down to TARGET bytes, then free it all. Exits 0 and
 /// prints the bytes allocated if it got there, exits 1 if it had to stop first.
-pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<PathBuf>) {
+pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<&Path>) {
     // The OOM killer's first choice, so that it can never take anything else down.
     std::fs::write("/proc/self/oom_score_adj", "1000").expect("oom_score_adj");
-    if let Some(cgroup) = &cgroup {
+    if let Some(cgroup) = cgroup {
         MemoryCgroup::join(cgroup);
     }
     let mut chunks = Vec::new();
@@ -67,7 +67,7 @@ pub fn fragment_main(bytes: usize) {
     touch_every_page(addr, bytes);
     for off in (page..bytes).step_by(2 * page) {
         // SAFETY: one page of our own mapping, given back to the kernel.
-        unsafe { libc::madvise((addr as *mut u8).add(off).cast(), page, libc::MADV_DONTNEED) };
+        unsafe { libc::madvise(addr.cast::<u8>().add(off).cast(), page, libc::MADV_DONTNEED) };
     }
     let mut out = std::io::stdout();
     writeln!(out, "ready").expect("stdout");
@@ -96,6 +96,6 @@ fn map_anonymous(len: usize) -> *mut libc::c_void {
 fn touch_every_page(addr: *mut libc::c_void, len: usize) {
     for off in (0..len).step_by(page()) {
         // SAFETY: `off` is inside the `len`-byte writable mapping at `addr`.
-        unsafe { std::ptr::write_volatile((addr as *mut u8).add(off), 1) };
+        unsafe { std::ptr::write_volatile(addr.cast::<u8>().add(off), 1) };
     }
 }

@@ -4,6 +4,9 @@
 //! The same binary also plays the helper processes (`--squeeze`, `--victim`, ...), so that they
 //! can sit in a cgroup or be killed by the OOM killer on their own.
 
+// A benchmark program, not an API: its items are documented where it helps, not everywhere.
+#![allow(missing_docs)]
+
 #[cfg(target_os = "linux")]
 mod cgroup;
 #[cfg(target_os = "linux")]
@@ -60,7 +63,7 @@ fn main() {
                 arg(1).as_ref(),
                 arg(2).parse().expect("target"),
                 arg(3).parse().expect("max"),
-                cgroup,
+                cgroup.as_deref(),
             );
         }
         Some("--fragment") => return helpers::fragment_main(arg(1).parse().expect("bytes")),

@@ -483,13 +483,13 @@ pub fn fragmentation(config: &Config) -> Scenario {
 
 /// The machine the numbers come from.
 pub fn machine() -> Value {
-    let uname = std::process::Command::new("uname").arg("-r").output().ok();
+    let uname = Command::new("uname").arg("-r").output().ok();
     let kernel = uname
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
     json!({
         "kernel": kernel,
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cores": std::thread::available_parallelism().map(std::num::NonZero::get).unwrap_or(0),
         "memory_bytes": meminfo("MemTotal"),
         "swap_bytes": meminfo("SwapTotal"),
     })

@@ -69,7 +69,7 @@ pub fn wait_cost(child: Child, start: Instant) -> Cost {
     // SAFETY: rusage is plain data; all-zero is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `pid` is our unreaped child; both out pointers are live.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let rc = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
     let wall = start.elapsed();
     assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
     // The Child was reaped by wait4: forget it so that its Drop does not touch the PID again.

@@ -298,7 +298,7 @@ impl Drop for MappingChild {
         unsafe {
             libc::close(self.release);
             let mut status = 0;
-            libc::waitpid(self.pid, &mut status, 0);
+            libc::waitpid(self.pid, &raw mut status, 0);
         }
     }
 }

@@ -1,0 +1,82 @@
+//! Errors that stop memdefrag before or instead of running operations.
+//!
+//! A failed operation is not an [`Error`]: it is part of the [`crate::Report`], which says which
+//! operations ran. An `Error` means nothing was changed.
+//!
+//! The messages name the library's concepts, never a front end's words (a flag, a menu): a front
+//! end matches on the variants to say what its user should do.
+
+use crate::backend::Remedy;
+use crate::op::Op;
+
+/// Why a request could not be carried out. Each kind has its own process exit code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operation cannot run on this system.
+    #[error("operation '{op}' is not supported here: {reason}")]
+    Unsupported {
+        /// The operation.
+        op: Op,
+        /// Why it cannot run here.
+        reason: String,
+    },
+
+    /// The process lacks the privilege an operation needs.
+    #[error("operation '{op}' needs {needs}.\n{remedy}")]
+    NotPrivileged {
+        /// The operation.
+        op: Op,
+        /// What the process lacks, e.g. "write access to /proc/sys/vm/drop_caches (…)".
+        needs: String,
+        /// What would give it.
+        remedy: Remedy,
+    },
+
+    /// Memory statistics could not be read or understood.
+    #[error("cannot read memory statistics from {source_name}: {message}")]
+    Stats {
+        /// The file or API read.
+        source_name: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// memdefrag has no backend for this operating system.
+    #[error("memdefrag does not support this operating system ({0})")]
+    UnsupportedPlatform(&'static str),
+}
+
+/// Process exit codes, part of the command-line contract.
+pub mod exit {
+    /// Everything ran.
+    pub const OK: i32 = 0;
+    /// An operation failed (the ones after it were skipped), or statistics could not be read.
+    pub const FAILED: i32 = 1;
+    /// The command line is wrong (unknown operation, bad option).
+    pub const USAGE: i32 = 2;
+    /// An operation is not supported on this system; nothing ran.
+    pub const UNSUPPORTED: i32 = 3;
+    /// The process lacks a privilege an operation needs; nothing ran.
+    pub const NOT_PRIVILEGED: i32 = 77;
+}
+
+impl Error {
+    /// The exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Unsupported { .. } | Error::UnsupportedPlatform(_) => exit::UNSUPPORTED,
+            Error::NotPrivileged { .. } => exit::NOT_PRIVILEGED,
+            Error::Stats { .. } => exit::FAILED,
+        }
+    }
+
+    /// A statistics error for `source_name` (a file or API) with any displayable cause.
+    #[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
+    pub(crate) fn stats(source_name: impl Into<String>, cause: impl std::fmt::Display) -> Error {
+        Error::Stats {
+            source_name: source_name.into(),
+            message: cause.to_string(),
+        }
+    }
+}

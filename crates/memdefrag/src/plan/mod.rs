@@ -1,0 +1,178 @@
+//! A plan: validate every operation first, then run them in order and stop at the first failure.
+//!
+//! [`Plan::validate`] gives a [`ValidatedPlan`], which runs without asking the platform again:
+//! a caller that runs the same plan many times (`watch`) validates it once.
+
+use std::time::Instant;
+
+use crate::backend::{Backend, OpInfo};
+use crate::op::Op;
+use crate::report::{DryRun, OpResult, PlannedOp, Report, Status};
+use crate::Error;
+
+/// An ordered list of operations to run together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    ops: Vec<Op>,
+}
+
+impl Plan {
+    /// The given operations in canonical order, each once (`memdefrag purge`).
+    pub fn canonical(ops: impl IntoIterator<Item = Op>) -> Plan {
+        Plan {
+            ops: Op::canonical(ops),
+        }
+    }
+
+    /// The platform's default sequence, in the platform's order (`memdefrag defrag`).
+    pub fn default_for(backend: &dyn Backend) -> Plan {
+        Plan {
+            ops: backend.default_plan(),
+        }
+    }
+
+    /// The operations, in the order they run.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Checks that every operation is supported here, and keeps what the platform says of each.
+    /// Nothing is changed, and nothing needs privilege.
+    pub fn validate(&self, backend: &dyn Backend) -> Result<ValidatedPlan, Error> {
+        let infos: Vec<OpInfo> = self.ops.iter().map(|&op| backend.describe(op)).collect();
+        if let Some((info, reason)) = infos
+            .iter()
+            .find_map(|i| Some((i, i.unsupported_reason()?)))
+        {
+            return Err(Error::Unsupported {
+                op: info.op,
+                reason: reason.to_owned(),
+            });
+        }
+        Ok(ValidatedPlan { infos })
+    }
+
+    /// What the plan would do and release, from the current memory state. Changes nothing and
+    /// needs no privilege.
+    pub fn preview(&self, backend: &dyn Backend) -> Result<DryRun, Error> {
+        self.validate(backend)?.preview(backend)
+    }
+
+    /// Validates the whole plan and the privilege it needs, then runs each operation in order,
+    /// stopping at the first failure; the operations after it are reported as skipped.
+    ///
+    /// An `Err` means nothing ran. A failed operation is reported in the `Ok` report, and so is a
+    /// failure to read the memory state after the operations (in `notes`).
+    pub fn execute(&self, backend: &dyn Backend) -> Result<Report, Error> {
+        // Unsupported (exit 3) is reported before missing privilege (exit 77).
+        let plan = self.validate(backend)?;
+        plan.check_privilege(backend)?;
+        plan.run(backend)
+    }
+}
+
+/// A plan whose operations are all supported here, with what the platform said of each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedPlan {
+    infos: Vec<OpInfo>,
+}
+
+impl ValidatedPlan {
+    /// The operations, in the order they run.
+    pub fn ops(&self) -> Vec<Op> {
+        self.infos.iter().map(|i| i.op).collect()
+    }
+
+    /// What the platform said of each operation: its kernel call and privilege.
+    pub fn infos(&self) -> &[OpInfo] {
+        &self.infos
+    }
+
+    /// Checks that this process may run every operation, without running any.
+    pub fn check_privilege(&self, backend: &dyn Backend) -> Result<(), Error> {
+        for info in &self.infos {
+            backend
+                .check_privilege(info.op)
+                .map_err(|np| Error::NotPrivileged {
+                    op: info.op,
+                    needs: np.needs,
+                    remedy: np.remedy,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// What the plan would do and release, from the current memory state. Changes nothing and
+    /// needs no privilege.
+    pub fn preview(&self, backend: &dyn Backend) -> Result<DryRun, Error> {
+        let before = backend.snapshot()?;
+        let operations: Vec<PlannedOp> = self
+            .infos
+            .iter()
+            .map(|info| PlannedOp {
+                estimated_bytes: backend.estimate(info.op, &before),
+                op: info.op,
+                kernel_call: info.kernel_call.clone(),
+                privilege: info.privilege.clone(),
+                privileged: backend.check_privilege(info.op).is_ok(),
+            })
+            .collect();
+        Ok(DryRun::new(operations, before))
+    }
+
+    /// Runs each operation in order, stopping at the first failure. It does not check privilege
+    /// first (see [`ValidatedPlan::check_privilege`]): a refusal by the system then shows as a
+    /// failed operation.
+    ///
+    /// An `Err` (the memory state could not be read before the run) means nothing ran.
+    pub fn run(&self, backend: &dyn Backend) -> Result<Report, Error> {
+        let before = backend.snapshot()?;
+        let mut operations = Vec::with_capacity(self.infos.len());
+        let mut failed = false;
+        for info in &self.infos {
+            if failed {
+                operations.push(OpResult::skipped(info.op, info.kernel_call.clone()));
+                continue;
+            }
+            let start = Instant::now();
+            let result = backend.run(info.op);
+            // Microsecond resolution: finer digits are noise.
+            let duration_ms = start.elapsed().as_micros() as f64 / 1000.0;
+            let mut op_result = OpResult {
+                op: info.op,
+                status: Status::Ok,
+                duration_ms,
+                kernel_call: info.kernel_call.clone(),
+                error: None,
+                counts: Vec::new(),
+                notes: Vec::new(),
+            };
+            match result {
+                Ok(outcome) => {
+                    op_result.counts = outcome.counts;
+                    op_result.notes = outcome.notes;
+                }
+                Err(err) => {
+                    op_result.status = Status::Failed;
+                    op_result.error = Some(err);
+                    failed = true;
+                }
+            }
+            operations.push(op_result);
+        }
+        // The operations ran: a failure to read the state afterwards must not lose their report.
+        let mut notes = Vec::new();
+        let after = backend.snapshot().unwrap_or_else(|e| {
+            notes.push(format!(
+                "the memory state after the operations could not be read ({e}); `after` repeats `before`"
+            ));
+            before.clone()
+        });
+        let mut report = Report::new(operations, before, after);
+        report.notes = notes;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests;

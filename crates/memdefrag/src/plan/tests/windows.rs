@@ -1,0 +1,140 @@
+//! Whole plans over the Windows backend, driven by the scripted NT API: the seed's sequence as
+//! Windows runs it, with its privileges, failures and version gating.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::platform::windows::api::MemoryListCommand::{
+    EmptyWorkingSets, FlushModifiedList, PurgeStandbyList,
+};
+use crate::platform::windows::api::{NtStatus, Privilege, SetRequest};
+use crate::platform::windows::fake::{Event, Fake, WIN7};
+use crate::platform::windows::Windows;
+use crate::{Op, Plan, Status};
+
+#[test]
+fn defrag_runs_the_seeds_sequence_under_the_privilege_and_restores_it() {
+    let windows = Windows(Fake::default());
+    let fake = &windows.0;
+    let report = Plan::default_for(&windows).execute(&windows).unwrap();
+    let ops: Vec<Op> = report.operations.iter().map(|o| o.op).collect();
+    assert_eq!(ops, [Op::WorkingSets, Op::Modified, Op::Standby]);
+    assert!(report.operations.iter().all(|o| o.status == Status::Ok));
+    assert_eq!(
+        fake.sets(),
+        [
+            SetRequest::MemoryList(EmptyWorkingSets),
+            SetRequest::MemoryList(FlushModifiedList),
+            SetRequest::MemoryList(PurgeStandbyList),
+        ]
+    );
+    // Each command runs between enabling SeProfileSingleProcessPrivilege and restoring it.
+    let events = fake.events();
+    let standby = events
+        .iter()
+        .position(|e| *e == Event::Set(SetRequest::MemoryList(PurgeStandbyList)))
+        .unwrap();
+    assert_eq!(
+        events[standby - 1],
+        Event::Enable(vec![Privilege::ProfileSingleProcess])
+    );
+    assert_eq!(
+        events[standby + 1],
+        Event::Restore(vec![(Privilege::ProfileSingleProcess, false)])
+    );
+    fake.assert_privileges_restored();
+}
+
+
+#[test]
+fn a_failing_command_stops_the_sequence_and_keeps_the_ntstatus() {
+    let windows = Windows(Fake {
+        failing: HashMap::from([(
+            SetRequest::MemoryList(FlushModifiedList),
+            NtStatus::INVALID_INFO_CLASS,
+        )]),
+        ..Fake::default()
+    });
+    let fake = &windows.0;
+    let report = Plan::default_for(&windows).execute(&windows).unwrap();
+    let statuses: Vec<Status> = report.operations.iter().map(|o| o.status).collect();
+    assert_eq!(statuses, [Status::Ok, Status::Failed, Status::Skipped]);
+    assert_eq!(fake.sets().len(), 2, "standby never ran");
+    let err = report.operations[1].error.as_ref().unwrap();
+    assert_eq!(err.ntstatus.as_deref(), Some("0xC0000003"));
+    assert_eq!(err.code, Some(87));
+    assert!(
+        err.message.contains("MemoryFlushModifiedList=3"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("The parameter is incorrect."),
+        "{}",
+        err.message
+    );
+    assert!(!err.not_privileged);
+    assert_eq!(report.exit_code(), crate::exit::FAILED);
+    fake.assert_privileges_restored();
+}
+
+
+#[test]
+fn privilege_not_held_at_run_time_maps_to_exit_77() {
+    let windows = Windows(Fake {
+        failing: HashMap::from([(
+            SetRequest::MemoryList(EmptyWorkingSets),
+            NtStatus::PRIVILEGE_NOT_HELD,
+        )]),
+        ..Fake::default()
+    });
+    let fake = &windows.0;
+    let report = Plan::default_for(&windows).execute(&windows).unwrap();
+    let err = report.operations[0].error.as_ref().unwrap();
+    assert_eq!(err.ntstatus.as_deref(), Some("0xC0000061"));
+    assert_eq!(err.code, Some(1314));
+    assert!(err.not_privileged);
+    assert_eq!(report.exit_code(), crate::exit::NOT_PRIVILEGED);
+    fake.assert_privileges_restored();
+}
+
+
+#[test]
+fn a_token_without_the_privilege_is_refused_before_anything_runs() {
+    let windows = Windows(Fake {
+        held: HashSet::new(),
+        elevated: false,
+        ..Fake::default()
+    });
+    let fake = &windows.0;
+    let err = Plan::default_for(&windows).execute(&windows).unwrap_err();
+    assert_eq!(err.exit_code(), crate::exit::NOT_PRIVILEGED);
+    let msg = err.to_string();
+    assert!(msg.contains("SeProfileSingleProcessPrivilege"), "{msg}");
+        assert!(fake.sets().is_empty());
+}
+
+#[test]
+fn an_op_too_new_for_this_windows_stops_the_plan_before_anything_runs() {
+    let win7 = Windows(Fake {
+        version: WIN7,
+        ..Fake::default()
+    });
+    for op in [Op::Registry, Op::Combine] {
+        let err = Plan::canonical([Op::Standby, op])
+            .execute(&win7)
+            .unwrap_err();
+        assert_eq!(err.exit_code(), crate::exit::UNSUPPORTED);
+    }
+    assert!(win7.0.sets().is_empty(), "never called in hope");
+}
+
+#[test]
+fn a_dry_run_shows_the_exact_calls_and_changes_nothing() {
+    let windows = Windows(Fake::default());
+    let dry = Plan::default_for(&windows).preview(&windows).unwrap();
+    assert_eq!(
+        dry.operations[2].kernel_call,
+        "NtSetSystemInformation(SystemMemoryListInformation=80, MemoryPurgeStandbyList=4)"
+    );
+    assert!(windows.0.sets().is_empty());
+}

@@ -1,0 +1,46 @@
+//! The kernel's write-only memory knobs under /proc/sys/vm.
+//!
+//! # References
+//! - [Documentation/admin-guide/sysctl/vm.rst](https://docs.kernel.org/admin-guide/sysctl/vm.html):
+//!   `drop_caches`, `compact_memory`
+
+use std::io::Write;
+use std::path::Path;
+
+use rustix::fs::{accessat, Access, AtFlags, CWD};
+
+use crate::backend::{NotPrivileged, OsError, Remedy};
+
+/// 1 drops clean page cache, 2 drops reclaimable slab (dentries and inodes).
+pub(crate) const DROP_CACHES: &str = "/proc/sys/vm/drop_caches";
+/// Writing 1 compacts every zone of every node (CONFIG_COMPACTION).
+pub(crate) const COMPACT_MEMORY: &str = "/proc/sys/vm/compact_memory";
+
+/// Writes `value` to the knob at `path` in one write(2), as `echo value > path` does.
+pub(crate) fn write(path: &str, value: &str) -> Result<(), OsError> {
+    let context = format!("write \"{value}\" to {path}");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| OsError::from_io(&context, &e))?;
+    file.write_all(value.as_bytes())
+        .map_err(|e| OsError::from_io(&context, &e))
+}
+
+/// Checks, with the effective IDs and without opening it, that this process may write `path`.
+pub(crate) fn check_writable(path: impl AsRef<Path>) -> Result<(), NotPrivileged> {
+    let path = path.as_ref();
+    accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS).map_err(|e| NotPrivileged {
+        needs: format!(
+            "write access to {} ({})",
+            path.display(),
+            std::io::Error::from(e)
+        ),
+        remedy: Remedy::RunAsRoot,
+    })
+}
+
+/// Whether the knob exists on this kernel.
+pub(crate) fn exists(path: &str) -> bool {
+    Path::new(path).exists()
+}

@@ -1,0 +1,95 @@
+//! Platform backends. Each one is a module exposing the same `pub(crate)` items:
+//!
+//! - `Native`, a type implementing [`Backend`] over the system's calls, and `native()`;
+//! - `on_console_close(callback)`: have `callback` called, with the time the system allows,
+//!   when the console window closes (Windows); elsewhere it does nothing.
+//!
+//! `linux` and `windows` are the real backends; `unsupported` answers "unsupported" for every
+//! operation so that the library and the CLI still build and explain themselves elsewhere.
+//!
+//! This layer names nothing above it: it knows the vocabulary ([`Op`], [`Snapshot`], the
+//! [`Backend`] seam and [`Error`]), never the plan, the reports or the watch.
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as imp;
+
+// The Windows decisions are tested on every platform, over a scripted NT API.
+#[cfg(any(windows, test))]
+pub(crate) mod windows;
+#[cfg(windows)]
+use windows as imp;
+
+#[cfg(not(any(target_os = "linux", windows)))]
+mod unsupported;
+#[cfg(not(any(target_os = "linux", windows)))]
+use unsupported as imp;
+
+use std::time::Duration;
+
+use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome};
+use crate::op::Op;
+use crate::snapshot::Snapshot;
+use crate::Error;
+
+/// Has `callback` called when the console window is closed (Windows), with the time the
+/// system allows before it ends the process; the process ends when `callback` returns.
+/// Elsewhere it does nothing: signals reach the process's own handlers.
+pub(crate) fn on_console_close(
+    callback: impl Fn(Duration) + Send + Sync + 'static,
+) -> std::io::Result<()> {
+    imp::on_console_close(Box::new(callback))
+}
+
+/// The backend of the system memdefrag runs on.
+pub struct Native {
+    inner: imp::Native,
+}
+
+impl Native {
+    /// This system's backend.
+    pub fn new() -> Native {
+        Native {
+            inner: imp::native(),
+        }
+    }
+}
+
+impl Default for Native {
+    fn default() -> Native {
+        Native::new()
+    }
+}
+
+impl std::fmt::Debug for Native {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Native")
+            .field("platform", &self.inner.platform())
+            .finish()
+    }
+}
+
+impl Backend for Native {
+    fn platform(&self) -> &'static str {
+        self.inner.platform()
+    }
+    fn default_plan(&self) -> Vec<Op> {
+        self.inner.default_plan()
+    }
+    fn describe(&self, op: Op) -> OpInfo {
+        self.inner.describe(op)
+    }
+    fn check_privilege(&self, op: Op) -> Result<(), NotPrivileged> {
+        self.inner.check_privilege(op)
+    }
+    fn snapshot(&self) -> Result<Snapshot, Error> {
+        self.inner.snapshot()
+    }
+    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Option<u64> {
+        self.inner.estimate(op, snapshot)
+    }
+    fn run(&self, op: Op) -> Result<Outcome, OsError> {
+        self.inner.run(op)
+    }
+}

@@ -1,0 +1,58 @@
+//! The fallback for operating systems memdefrag has no backend for: every operation is
+//! unsupported, and no statistics are read. It keeps the library and the CLI building (and
+//! explaining themselves) everywhere.
+
+use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::op::Op;
+use crate::snapshot::Snapshot;
+use crate::Error;
+
+const PLATFORM: &str = std::env::consts::OS;
+
+/// This system's backend: it explains that there is none.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Native;
+
+pub(crate) fn native() -> Native {
+    Native
+}
+
+impl Backend for Native {
+    fn platform(&self) -> &'static str {
+        PLATFORM
+    }
+    fn default_plan(&self) -> Vec<Op> {
+        Vec::new()
+    }
+    fn describe(&self, op: Op) -> OpInfo {
+        OpInfo {
+            op,
+            support: Support::No {
+                reason: format!("memdefrag has no backend for {PLATFORM}"),
+            },
+            kernel_call: "none".into(),
+            privilege: "-".into(),
+        }
+    }
+    fn check_privilege(&self, _op: Op) -> Result<(), NotPrivileged> {
+        Ok(())
+    }
+    fn snapshot(&self) -> Result<Snapshot, Error> {
+        Err(Error::UnsupportedPlatform(PLATFORM))
+    }
+    fn estimate(&self, _op: Op, _snapshot: &Snapshot) -> Option<u64> {
+        None
+    }
+    fn run(&self, op: Op) -> Result<Outcome, OsError> {
+        Err(OsError::other(format!(
+            "'{op}' is not supported on {PLATFORM}"
+        )))
+    }
+}
+
+/// No console handling here.
+pub(crate) fn on_console_close(
+    _callback: Box<dyn Fn(std::time::Duration) + Send + Sync>,
+) -> std::io::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! A scripted NT API: the Windows backend's decisions run on every platform over it, alone
+//! (`ops` tests) and inside whole plans (`plan` tests).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use super::api::{
+    DocumentedMemory, MemoryListPages, NtApi, NtStatus, OsVersion, Privilege, PrivilegeError,
+    PrivilegeState, SetRequest, VolumeFlush,
+};
+
+/// A call the backend made, as the fake recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    Enable(Vec<Privilege>),
+    Restore(PrivilegeState),
+    Set(SetRequest),
+    QueryLists,
+    FlushVolumes,
+}
+
+/// A scripted NT API: what each call answers, and the record of calls made.
+pub(crate) struct Fake {
+    pub(crate) version: OsVersion,
+    pub(crate) wow64: bool,
+    pub(crate) elevated: bool,
+    /// Privileges the token holds; of these, the ones already enabled.
+    pub(crate) held: HashSet<Privilege>,
+    pub(crate) enabled: HashSet<Privilege>,
+    /// OpenProcessToken fails.
+    pub(crate) token_denied: bool,
+    pub(crate) failing: HashMap<SetRequest, NtStatus>,
+    pub(crate) lists: Result<MemoryListPages, NtStatus>,
+    pub(crate) volumes: Vec<VolumeFlush>,
+    pub(crate) events: Mutex<Vec<Event>>,
+}
+
+pub(crate) const WIN7: OsVersion = OsVersion {
+    major: 6,
+    minor: 1,
+    build: 7601,
+};
+pub(crate) const WIN81: OsVersion = OsVersion {
+    major: 6,
+    minor: 3,
+    build: 9600,
+};
+pub(crate) const WIN10: OsVersion = OsVersion {
+    major: 10,
+    minor: 0,
+    build: 19045,
+};
+pub(crate) const PAGE: u64 = 4096;
+
+impl Default for Fake {
+    fn default() -> Fake {
+        Fake {
+            version: WIN10,
+            wow64: false,
+            elevated: true,
+            held: HashSet::from([Privilege::ProfileSingleProcess, Privilege::IncreaseQuota]),
+            enabled: HashSet::new(),
+            token_denied: false,
+            failing: HashMap::new(),
+            lists: Ok(MemoryListPages {
+                zeroed: 100,
+                free: 50,
+                modified: 30,
+                modified_no_write: 1,
+                bad: 0,
+                standby_by_priority: [10, 0, 0, 0, 0, 200, 0, 40],
+                repurposed_by_priority: [7; 8],
+                modified_page_file: 20,
+            }),
+            volumes: Vec::new(),
+            events: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Fake {
+    fn log(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    pub(crate) fn events(&self) -> Vec<Event> {
+        self.log().clone()
+    }
+    pub(crate) fn sets(&self) -> Vec<SetRequest> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Set(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+    /// Every Enable is followed, later, by the Restore of what it changed.
+    #[track_caller]
+    pub(crate) fn assert_privileges_restored(&self) {
+        let events = self.events();
+        let enables = events
+            .iter()
+            .filter(|e| matches!(e, Event::Enable(_)))
+            .count();
+        let restores = events
+            .iter()
+            .filter(|e| matches!(e, Event::Restore(_)))
+            .count();
+        assert_eq!(enables, restores, "{events:?}");
+    }
+}
+
+impl NtApi for Fake {
+    fn version(&self) -> OsVersion {
+        self.version
+    }
+    fn is_wow64(&self) -> bool {
+        self.wow64
+    }
+    fn is_elevated(&self) -> bool {
+        self.elevated
+    }
+    fn enable_privileges(
+        &self,
+        privileges: &[Privilege],
+    ) -> Result<PrivilegeState, PrivilegeError> {
+        if self.token_denied {
+            return Err(PrivilegeError::Os(5, "Access is denied.".into()));
+        }
+        if let Some(&missing) = privileges.iter().find(|p| !self.held.contains(p)) {
+            return Err(PrivilegeError::NotAssigned(missing));
+        }
+        self.log()
+            .push(Event::Enable(privileges.to_vec()));
+        Ok(privileges
+            .iter()
+            .map(|&p| (p, self.enabled.contains(&p)))
+            .collect())
+    }
+    fn restore_privileges(&self, state: &PrivilegeState) {
+        self.log().push(Event::Restore(state.clone()));
+    }
+    fn set_information(&self, request: SetRequest) -> Result<u64, NtStatus> {
+        self.log().push(Event::Set(request));
+        if let Some(&status) = self.failing.get(&request) {
+            return Err(status);
+        }
+        Ok(if request == SetRequest::CombinePages {
+            1234
+        } else {
+            0
+        })
+    }
+    fn status_message(&self, status: NtStatus) -> (u32, String) {
+        match status {
+            NtStatus::PRIVILEGE_NOT_HELD => (
+                1314,
+                "A required privilege is not held by the client.".into(),
+            ),
+            NtStatus::INVALID_INFO_CLASS => (87, "The parameter is incorrect.".into()),
+            _ => (317, "The system cannot find message text.".into()),
+        }
+    }
+    fn memory_lists(&self) -> Result<MemoryListPages, NtStatus> {
+        self.log().push(Event::QueryLists);
+        self.lists
+    }
+    fn page_size(&self) -> Result<u64, NtStatus> {
+        Ok(PAGE)
+    }
+    fn file_cache_size(&self) -> Result<u64, NtStatus> {
+        Ok(64 << 20)
+    }
+    fn documented_memory(&self) -> Result<DocumentedMemory, (u32, String)> {
+        Ok(DocumentedMemory {
+            total: 16 << 30,
+            available: 8 << 30,
+            commit_total: 6 << 30,
+            commit_limit: 20 << 30,
+            system_cache: 3 << 30,
+            page_size: PAGE,
+        })
+    }
+    fn flush_volumes(&self) -> Result<Vec<VolumeFlush>, (u32, String)> {
+        self.log().push(Event::FlushVolumes);
+        Ok(self.volumes.clone())
+    }
+}
+

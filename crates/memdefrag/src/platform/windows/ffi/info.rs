@@ -1,0 +1,68 @@
+//! Documented facts about the system: its version, whether this process runs under WOW64, and
+//! the documented memory figures.
+//!
+//! # References
+//! - [RtlGetVersion](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlgetversion)
+//! - [IsWow64Process](https://learn.microsoft.com/windows/win32/api/wow64apiset/nf-wow64apiset-iswow64process)
+//! - [GlobalMemoryStatusEx](https://learn.microsoft.com/windows/win32/api/sysinfoapi/nf-sysinfoapi-globalmemorystatusex),
+//!   [GetPerformanceInfo](https://learn.microsoft.com/windows/win32/api/psapi/nf-psapi-getperformanceinfo)
+
+use windows_sys::Wdk::System::SystemServices::RtlGetVersion;
+use windows_sys::Win32::System::ProcessStatus::{GetPerformanceInfo, PERFORMANCE_INFORMATION};
+use windows_sys::Win32::System::SystemInformation::{
+    GlobalMemoryStatusEx, MEMORYSTATUSEX, OSVERSIONINFOW,
+};
+use windows_sys::Win32::System::Threading::{GetCurrentProcess, IsWow64Process};
+
+use super::nt::ulong_size;
+use super::text::last_error;
+use crate::platform::windows::api::{DocumentedMemory, OsVersion};
+
+/// The real version (RtlGetVersion, not the compatibility-shimmed GetVersionEx).
+pub(super) fn version() -> OsVersion {
+    // SAFETY: OSVERSIONINFOW is plain data; all-zero is a valid value.
+    let mut info: OSVERSIONINFOW = unsafe { std::mem::zeroed() };
+    info.dwOSVersionInfoSize = ulong_size::<OSVERSIONINFOW>();
+    // SAFETY: `info` is a live OSVERSIONINFOW with its size field set, as RtlGetVersion
+    // requires; it always succeeds for this structure.
+    unsafe { RtlGetVersion(&mut info) };
+    OsVersion {
+        major: info.dwMajorVersion,
+        minor: info.dwMinorVersion,
+        build: info.dwBuildNumber,
+    }
+}
+
+/// Whether this is a 32-bit process on 64-bit Windows.
+pub(super) fn is_wow64() -> bool {
+    let mut wow64 = 0;
+    // SAFETY: the current-process pseudo-handle and a valid out pointer.
+    let ok = unsafe { IsWow64Process(GetCurrentProcess(), &mut wow64) };
+    ok != 0 && wow64 != 0
+}
+
+/// GlobalMemoryStatusEx and GetPerformanceInfo, in bytes.
+pub(super) fn documented_memory() -> Result<DocumentedMemory, (u32, String)> {
+    // SAFETY: MEMORYSTATUSEX is plain data; all-zero is a valid value.
+    let mut status: MEMORYSTATUSEX = unsafe { std::mem::zeroed() };
+    status.dwLength = ulong_size::<MEMORYSTATUSEX>();
+    // SAFETY: a live MEMORYSTATUSEX with dwLength set, as the call requires.
+    if unsafe { GlobalMemoryStatusEx(&mut status) } == 0 {
+        return Err(last_error());
+    }
+    // SAFETY: PERFORMANCE_INFORMATION is plain data; all-zero is a valid value.
+    let mut perf: PERFORMANCE_INFORMATION = unsafe { std::mem::zeroed() };
+    // SAFETY: a live PERFORMANCE_INFORMATION of the size passed.
+    if unsafe { GetPerformanceInfo(&mut perf, ulong_size::<PERFORMANCE_INFORMATION>()) } == 0 {
+        return Err(last_error());
+    }
+    let page = perf.PageSize as u64;
+    Ok(DocumentedMemory {
+        total: status.ullTotalPhys,
+        available: status.ullAvailPhys,
+        commit_total: (perf.CommitTotal as u64).saturating_mul(page),
+        commit_limit: (perf.CommitLimit as u64).saturating_mul(page),
+        system_cache: (perf.SystemCache as u64).saturating_mul(page),
+        page_size: page,
+    })
+}

@@ -1,0 +1,63 @@
+//! The Windows backend: the NT memory-list API (`NtSetSystemInformation` with
+//! SystemMemoryListInformation and its neighbours), as RAMMap, Mem Reduct and System Informer
+//! use it, and memory-list statistics from `NtQuerySystemInformation`.
+//!
+//! - `api`: the seam — the NT/Win32 calls as a trait, with their values;
+//! - `ops`: the decisions over it (calls, versions, privileges, errors, statistics), tested on
+//!   every platform through `fake`, a scripted implementation;
+//! - `ffi`: the real calls, one module per subsystem, and all of this backend's unsafe code.
+
+pub(crate) mod api;
+mod ops;
+
+#[cfg(test)]
+pub(crate) mod fake;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod ffi;
+
+use self::api::NtApi;
+use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome};
+use crate::op::Op;
+use crate::snapshot::Snapshot;
+use crate::Error;
+
+/// The Windows backend over an implementation of the NT calls: the real ones on Windows, a
+/// scripted one in tests.
+pub(crate) struct Windows<A: NtApi>(pub(crate) A);
+
+/// This system's backend.
+#[cfg(windows)]
+pub(crate) type Native = Windows<ffi::System>;
+
+#[cfg(windows)]
+pub(crate) fn native() -> Native {
+    Windows(ffi::System)
+}
+
+#[cfg(windows)]
+pub(crate) use ffi::on_console_close;
+
+impl<A: NtApi + Send + Sync> Backend for Windows<A> {
+    fn platform(&self) -> &'static str {
+        ops::PLATFORM
+    }
+    fn default_plan(&self) -> Vec<Op> {
+        ops::default_plan()
+    }
+    fn describe(&self, op: Op) -> OpInfo {
+        ops::describe(&self.0, op)
+    }
+    fn check_privilege(&self, op: Op) -> Result<(), NotPrivileged> {
+        ops::check_privilege(&self.0, op)
+    }
+    fn snapshot(&self) -> Result<Snapshot, Error> {
+        ops::snapshot(&self.0)
+    }
+    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Option<u64> {
+        ops::estimate(op, snapshot)
+    }
+    fn run(&self, op: Op) -> Result<Outcome, OsError> {
+        ops::run(&self.0, op)
+    }
+}

@@ -1,0 +1,442 @@
+//! The Windows backend's decisions, over the [`NtApi`] seam: which call each operation makes,
+//! on which Windows versions, with which privileges; how results and errors are reported; and
+//! where each status figure comes from.
+
+use super::api::{
+    MemoryListCommand, NtApi, NtStatus, OsVersion, Privilege, PrivilegeError, PrivilegeState,
+    SetRequest,
+};
+use crate::backend::{NotPrivileged, OpInfo, OsError, Outcome, Remedy, Support};
+use crate::op::Op;
+use crate::snapshot::{Detail, MemoryLists, Snapshot, Sources, WindowsMemory};
+use crate::Error;
+
+pub(crate) const PLATFORM: &str = "windows";
+
+/// ERROR_NOT_ALL_ASSIGNED: AdjustTokenPrivileges found the privilege missing from the token.
+const ERROR_NOT_ALL_ASSIGNED: u32 = 1300;
+/// ERROR_ACCESS_DENIED.
+const ERROR_ACCESS_DENIED: u32 = 5;
+
+/// The seed's sequence, RAMMap's Empty menu: working sets, then the modified list, then the
+/// standby list.
+pub(crate) fn default_plan() -> Vec<Op> {
+    vec![Op::WorkingSets, Op::Modified, Op::Standby]
+}
+
+/// What an operation needs before it may run.
+enum Needs {
+    /// These privileges, enabled in the process token.
+    Privileges(&'static [Privilege]),
+    /// An elevated (administrator) token: volume handles and registry hives.
+    Elevation,
+}
+
+/// How an operation is carried out on Windows.
+struct Call {
+    /// The NtSetSystemInformation request; `None` for flush-volumes (Win32 file API).
+    request: Option<SetRequest>,
+    /// The oldest Windows that has the call, and its name.
+    since: ((u32, u32), &'static str),
+    /// Whether the structure passed has pointer-sized fields (wrong layout under WOW64).
+    pointer_sized: bool,
+    needs: Needs,
+}
+
+const PROFILE: &[Privilege] = &[Privilege::ProfileSingleProcess];
+const QUOTA_AND_PROFILE: &[Privilege] =
+    &[Privilege::IncreaseQuota, Privilege::ProfileSingleProcess];
+const VISTA: ((u32, u32), &str) = (OsVersion::VISTA, "Windows Vista");
+
+fn call_of(op: Op) -> Option<Call> {
+    let list = |command| Call {
+        request: Some(SetRequest::MemoryList(command)),
+        since: VISTA,
+        pointer_sized: false,
+        needs: Needs::Privileges(PROFILE),
+    };
+    Some(match op {
+        Op::WorkingSets => list(MemoryListCommand::EmptyWorkingSets),
+        Op::Modified => list(MemoryListCommand::FlushModifiedList),
+        Op::Standby => list(MemoryListCommand::PurgeStandbyList),
+        Op::StandbyLow => list(MemoryListCommand::PurgeLowPriorityStandbyList),
+        Op::SystemWorkingSet => Call {
+            request: Some(SetRequest::TrimFileCache),
+            since: VISTA,
+            pointer_sized: true,
+            needs: Needs::Privileges(QUOTA_AND_PROFILE),
+        },
+        Op::Registry => Call {
+            request: Some(SetRequest::ReconcileRegistry),
+            since: (OsVersion::WINDOWS_8_1, "Windows 8.1"),
+            pointer_sized: false,
+            needs: Needs::Elevation,
+        },
+        Op::Combine => Call {
+            request: Some(SetRequest::CombinePages),
+            since: (OsVersion::WINDOWS_10, "Windows 10"),
+            pointer_sized: true,
+            needs: Needs::Privileges(PROFILE),
+        },
+        Op::FlushVolumes => Call {
+            request: None,
+            since: ((5, 1), "Windows XP"),
+            pointer_sized: false,
+            needs: Needs::Elevation,
+        },
+        Op::Compact => return None,
+    })
+}
+
+/// The exact call, as `ops` and `--dry-run` show it.
+pub(crate) fn kernel_call(op: Op) -> String {
+    match call_of(op).and_then(|c| c.request) {
+        Some(SetRequest::MemoryList(command)) => format!(
+            "NtSetSystemInformation(SystemMemoryListInformation=80, {}={})",
+            command.name(),
+            command as i32
+        ),
+        Some(SetRequest::TrimFileCache) => {
+            "NtSetSystemInformation(SystemFileCacheInformationEx=81, \
+             SYSTEM_FILECACHE_INFORMATION{MinimumWorkingSet=MaximumWorkingSet=SIZE_T_MAX})"
+                .into()
+        }
+        Some(SetRequest::CombinePages) => {
+            "NtSetSystemInformation(SystemCombinePhysicalMemoryInformation=130, \
+             MEMORY_COMBINE_INFORMATION_EX{0})"
+                .into()
+        }
+        Some(SetRequest::ReconcileRegistry) => {
+            "NtSetSystemInformation(SystemRegistryReconciliationInformation=155, NULL, 0)".into()
+        }
+        None if op == Op::FlushVolumes => {
+            "FlushFileBuffers(CreateFileW(\\\\?\\Volume{GUID})) for every volume \
+             from FindFirstVolumeW/FindNextVolumeW"
+                .into()
+        }
+        None => "none on Windows".into(),
+    }
+}
+
+fn privilege_text(needs: &Needs) -> String {
+    match needs {
+        Needs::Privileges(list) => {
+            let names: Vec<&str> = list.iter().map(|p| p.name()).collect();
+            format!("{} (elevated prompt)", names.join(" and "))
+        }
+        Needs::Elevation => "Administrator (elevated prompt)".into(),
+    }
+}
+
+pub(crate) fn describe(api: &dyn NtApi, op: Op) -> OpInfo {
+    let kernel_call = kernel_call(op);
+    let Some(call) = call_of(op) else {
+        return OpInfo {
+            op,
+            support: Support::No {
+                reason: "Windows offers no call to compact physical memory; its memory manager \
+                         compacts on its own"
+                    .into(),
+            },
+            kernel_call,
+            privilege: "-".into(),
+        };
+    };
+    let support = match unsupported_reason(api, &call) {
+        Some(reason) => Support::No { reason },
+        None => Support::Yes,
+    };
+    OpInfo {
+        op,
+        support,
+        kernel_call,
+        privilege: privilege_text(&call.needs),
+    }
+}
+
+/// Version gating and WOW64 refusal, from the real OS version: never call in hope.
+fn unsupported_reason(api: &dyn NtApi, call: &Call) -> Option<String> {
+    let version = api.version();
+    let (since, name) = call.since;
+    if !version.at_least(since) {
+        return Some(format!(
+            "needs {name} ({}.{}) or later; this is Windows {version}",
+            since.0, since.1
+        ));
+    }
+    if call.pointer_sized && api.is_wow64() {
+        return Some(
+            "this 32-bit build runs on 64-bit Windows (WOW64), where the structure this call \
+             takes has the 64-bit layout; use the 64-bit build of memdefrag"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Privileges enabled in the process token for as long as it lives; dropping it puts back the
+/// ones it turned on.
+struct PrivilegeGuard<'a> {
+    api: &'a dyn NtApi,
+    previous: PrivilegeState,
+}
+
+impl<'a> PrivilegeGuard<'a> {
+    fn enable(
+        api: &'a dyn NtApi,
+        privileges: &[Privilege],
+    ) -> Result<PrivilegeGuard<'a>, PrivilegeError> {
+        let previous = api.enable_privileges(privileges)?;
+        Ok(PrivilegeGuard { api, previous })
+    }
+}
+
+impl Drop for PrivilegeGuard<'_> {
+    fn drop(&mut self) {
+        self.api.restore_privileges(&self.previous);
+    }
+}
+
+fn not_privileged(err: PrivilegeError) -> NotPrivileged {
+    let needs = match err {
+        PrivilegeError::NotAssigned(p) => format!("{} in its token", p.name()),
+        PrivilegeError::Os(code, msg) => {
+            format!("to adjust its token privileges, which failed: {msg} (error {code})")
+        }
+    };
+    NotPrivileged {
+        needs,
+        remedy: Remedy::Elevate,
+    }
+}
+
+pub(crate) fn check_privilege(api: &dyn NtApi, op: Op) -> Result<(), NotPrivileged> {
+    let Some(call) = call_of(op) else {
+        return Ok(());
+    };
+    match call.needs {
+        // Enable and at once restore: proves the token holds them, changes nothing.
+        Needs::Privileges(list) => PrivilegeGuard::enable(api, list).map(drop).map_err(not_privileged),
+        Needs::Elevation if api.is_elevated() => Ok(()),
+        Needs::Elevation => Err(NotPrivileged {
+            needs: "an elevated (administrator) process".into(),
+            remedy: Remedy::Elevate,
+        }),
+    }
+}
+
+/// An NTSTATUS as a report error: the hex status, its Win32 code and the system's message.
+fn nt_error(api: &dyn NtApi, status: NtStatus, call: &str) -> OsError {
+    let (code, message) = api.status_message(status);
+    let mut err = OsError::new(code.into(), format!("{call}: {message}"));
+    err.ntstatus = Some(status.to_string());
+    err.not_privileged = status == NtStatus::PRIVILEGE_NOT_HELD;
+    err
+}
+
+pub(crate) fn run(api: &dyn NtApi, op: Op) -> Result<Outcome, OsError> {
+    let info = describe(api, op);
+    let call = match (info.unsupported_reason(), call_of(op)) {
+        (None, Some(call)) => call,
+        (reason, _) => {
+            let reason = reason.unwrap_or("unsupported");
+            return Err(OsError::other(format!("'{op}' was not run: {reason}")));
+        }
+    };
+    let _privileges = match call.needs {
+        Needs::Privileges(list) => Some(PrivilegeGuard::enable(api, list).map_err(|e| {
+            let mut err = match e {
+                PrivilegeError::NotAssigned(p) => OsError::new(
+                    ERROR_NOT_ALL_ASSIGNED.into(),
+                    format!("{} is not in the process token", p.name()),
+                ),
+                PrivilegeError::Os(code, msg) => OsError::new(
+                    code.into(),
+                    format!("adjusting the process token failed: {msg}"),
+                ),
+            };
+            err.not_privileged = true;
+            err
+        })?),
+        Needs::Elevation => None,
+    };
+    let Some(request) = call.request else {
+        return flush_volumes(api);
+    };
+    let value = api
+        .set_information(request)
+        .map_err(|status| nt_error(api, status, &info.kernel_call))?;
+    let mut outcome = Outcome::default();
+    if request == SetRequest::CombinePages {
+        outcome.counts.push(("pages_combined", value));
+    }
+    Ok(outcome)
+}
+
+fn flush_volumes(api: &dyn NtApi) -> Result<Outcome, OsError> {
+    let volumes = api.flush_volumes().map_err(|(code, msg)| {
+        OsError::new(
+            code.into(),
+            format!("enumerate volumes (FindFirstVolumeW): {msg}"),
+        )
+    })?;
+    let failed: Vec<_> = volumes.iter().filter(|v| v.error.is_some()).collect();
+    let flushed = (volumes.len() - failed.len()) as u64;
+    let mut outcome = Outcome {
+        counts: vec![
+            ("volumes_flushed", flushed),
+            ("volumes_failed", failed.len() as u64),
+        ],
+        notes: Vec::new(),
+    };
+    for v in &failed {
+        let (code, msg) = v.error.as_ref().expect("filtered on error");
+        let place = if v.mount_points.is_empty() {
+            "not mounted".to_owned()
+        } else {
+            v.mount_points.join(", ")
+        };
+        outcome
+            .notes
+            .push(format!("{} ({place}): {msg} (error {code})", v.volume));
+    }
+    if volumes.is_empty() {
+        outcome.notes.push("no volumes found".into());
+    }
+    if flushed == 0 && !failed.is_empty() {
+        let (code, _) = failed[0].error.clone().expect("filtered on error");
+        let mut err = OsError::new(
+            code.into(),
+            format!("no volume could be flushed: {}", outcome.notes.join("; ")),
+        );
+        err.not_privileged = code == ERROR_ACCESS_DENIED;
+        return Err(err);
+    }
+    Ok(outcome)
+}
+
+const LIST_SOURCE: &str = "NtQuerySystemInformation(SystemMemoryListInformation)";
+
+pub(crate) fn snapshot(api: &dyn NtApi) -> Result<Snapshot, Error> {
+    let doc = api.documented_memory().map_err(|(code, msg)| {
+        Error::stats(
+            "GlobalMemoryStatusEx/GetPerformanceInfo",
+            format!("{msg} (error {code})"),
+        )
+    })?;
+    // The query structures are pointer-sized: a WOW64 process would read them wrongly.
+    let wow64 = api.is_wow64();
+    let page_size = if wow64 {
+        doc.page_size
+    } else {
+        api.page_size().unwrap_or(doc.page_size)
+    };
+    let (lists, lists_error) = if wow64 {
+        (
+            None,
+            Some("not available to a 32-bit process on 64-bit Windows (WOW64)".to_owned()),
+        )
+    } else {
+        // Best effort: the query needs the privilege on real Windows; without it, it fails
+        // and the documented figures stand in.
+        let _privileges = PrivilegeGuard::enable(api, PROFILE).ok();
+        match api.memory_lists() {
+            Ok(pages) => (Some(pages), None),
+            Err(status) => {
+                let (code, msg) = api.status_message(status);
+                (
+                    None,
+                    Some(format!(
+                        "{LIST_SOURCE} failed with NTSTATUS {status}: {msg} (error {code})"
+                    )),
+                )
+            }
+        }
+    };
+    let file_cache_bytes = if wow64 {
+        None
+    } else {
+        api.file_cache_size().ok()
+    };
+
+    let bytes = |pages: u64| pages.saturating_mul(page_size);
+    let memory_lists = lists.map(|p| MemoryLists {
+        zeroed_bytes: bytes(p.zeroed),
+        free_bytes: bytes(p.free),
+        modified_bytes: bytes(p.modified),
+        modified_no_write_bytes: bytes(p.modified_no_write),
+        modified_page_file_bytes: bytes(p.modified_page_file),
+        bad_bytes: bytes(p.bad),
+        standby_bytes_by_priority: p.standby_by_priority.map(bytes),
+        repurposed_pages_by_priority: p.repurposed_by_priority,
+    });
+    let (free, cache, modified, sources) = match &memory_lists {
+        Some(l) => (
+            l.zeroed_bytes + l.free_bytes,
+            l.standby_bytes(),
+            l.modified_bytes,
+            Sources {
+                total_bytes: "GlobalMemoryStatusEx",
+                available_bytes: "GlobalMemoryStatusEx",
+                free_bytes: LIST_SOURCE,
+                cache_bytes: LIST_SOURCE,
+                modified_bytes: LIST_SOURCE,
+            },
+        ),
+        None => {
+            // Without the lists: the system cache (standby plus the cache working set) is the
+            // nearest documented figure for the standby list, and the rest of available memory
+            // for the free lists. The modified list has no documented figure.
+            let cache = doc.system_cache.min(doc.available);
+            (
+                doc.available - cache,
+                cache,
+                0,
+                Sources {
+                    total_bytes: "GlobalMemoryStatusEx",
+                    available_bytes: "GlobalMemoryStatusEx",
+                    free_bytes: "GlobalMemoryStatusEx available − system cache (estimate)",
+                    cache_bytes: "GetPerformanceInfo system cache (estimate)",
+                    modified_bytes: "unavailable without the memory-list query (reported as 0)",
+                },
+            )
+        }
+    };
+    Ok(Snapshot {
+        platform: PLATFORM,
+        total_bytes: doc.total,
+        available_bytes: doc.available,
+        free_bytes: free,
+        cache_bytes: cache,
+        modified_bytes: modified,
+        fragmentation: None,
+        detail: Detail::Windows(Box::new(WindowsMemory {
+            page_size,
+            memory_lists,
+            memory_lists_error: lists_error,
+            commit_total_bytes: doc.commit_total,
+            commit_limit_bytes: doc.commit_limit,
+            system_cache_bytes: doc.system_cache,
+            file_cache_bytes,
+            sources,
+        })),
+    })
+}
+
+pub(crate) fn estimate(op: Op, snapshot: &Snapshot) -> Option<u64> {
+    let Detail::Windows(w) = &snapshot.detail else {
+        return None;
+    };
+    let lists = w.memory_lists.as_ref();
+    match op {
+        // Trimmed pages move to the standby and modified lists; nothing is freed by itself.
+        Op::WorkingSets | Op::FlushVolumes | Op::Registry | Op::Combine | Op::Compact => None,
+        Op::SystemWorkingSet => w.file_cache_bytes,
+        Op::Modified => lists.map(|l| l.modified_bytes),
+        Op::Standby => lists.map(MemoryLists::standby_bytes),
+        Op::StandbyLow => lists.map(|l| l.standby_bytes_by_priority[0]),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,305 @@
+//! The Windows decisions through the scripted NT API ([`crate::platform::windows::fake`]):
+//! these run on every platform. Whole plans over it are tested with the plan.
+
+use std::collections::HashSet;
+
+use super::*;
+use crate::platform::windows::api::VolumeFlush;
+use crate::platform::windows::fake::{Event, Fake, PAGE, WIN7, WIN81};
+
+#[test]
+fn a_token_without_the_privilege_is_refused_before_anything_runs() {
+    let fake = Fake {
+        held: HashSet::new(),
+        elevated: false,
+        ..Fake::default()
+    };
+    let err = check_privilege(&fake, Op::Standby).unwrap_err();
+    assert!(
+        err.needs.contains("SeProfileSingleProcessPrivilege"),
+        "{}",
+        err.needs
+    );
+    assert_eq!(err.remedy, Remedy::Elevate);
+
+    // run() itself also refuses rather than calling without the privilege.
+    let err = run(&fake, Op::Standby).unwrap_err();
+    assert!(err.not_privileged);
+    assert_eq!(err.code, Some(1300));
+    assert_eq!(
+        err.message,
+        "SeProfileSingleProcessPrivilege is not in the process token"
+    );
+    assert!(fake.sets().is_empty());
+}
+
+#[test]
+fn a_token_that_cannot_be_adjusted_is_explained() {
+    let fake = Fake {
+        token_denied: true,
+        ..Fake::default()
+    };
+    let err = check_privilege(&fake, Op::Standby).unwrap_err();
+    assert!(
+        err.needs.contains("Access is denied. (error 5)"),
+        "{}",
+        err.needs
+    );
+    let err = run(&fake, Op::Standby).unwrap_err();
+    assert!(err.not_privileged);
+    assert_eq!(
+        err.code,
+        Some(5),
+        "the token's own error, not ERROR_NOT_ALL_ASSIGNED"
+    );
+    assert!(err.message.contains("Access is denied."), "{}", err.message);
+    // The snapshot still works: the list query is tried without the privilege.
+    assert!(snapshot(&fake).is_ok());
+}
+
+#[test]
+fn system_working_set_enables_the_quota_privilege_and_trims_the_file_cache() {
+    let fake = Fake {
+        enabled: HashSet::from([Privilege::ProfileSingleProcess]),
+        ..Fake::default()
+    };
+    run(&fake, Op::SystemWorkingSet).unwrap();
+    assert_eq!(
+        fake.events(),
+        [
+            Event::Enable(vec![
+                Privilege::IncreaseQuota,
+                Privilege::ProfileSingleProcess
+            ]),
+            Event::Set(SetRequest::TrimFileCache),
+            // Only what was off before is turned off again.
+            Event::Restore(vec![
+                (Privilege::IncreaseQuota, false),
+                (Privilege::ProfileSingleProcess, true)
+            ]),
+        ]
+    );
+    let fake = Fake {
+        held: HashSet::from([Privilege::ProfileSingleProcess]),
+        ..Fake::default()
+    };
+    let err = check_privilege(&fake, Op::SystemWorkingSet).unwrap_err();
+    assert!(
+        err.needs.contains("SeIncreaseQuotaPrivilege"),
+        "{}",
+        err.needs
+    );
+}
+
+#[test]
+fn registry_and_combine_are_gated_on_the_real_version() {
+    let supported = |fake: &Fake, op| describe(fake, op).unsupported_reason().is_none();
+    let win7 = Fake {
+        version: WIN7,
+        ..Fake::default()
+    };
+    for op in [Op::Registry, Op::Combine] {
+        assert!(!supported(&win7, op), "{op}");
+        assert!(run(&win7, op).is_err(), "run() refuses too");
+    }
+    assert!(win7.sets().is_empty(), "never called in hope");
+    let reason = describe(&win7, Op::Registry).support;
+    assert_eq!(
+        reason,
+        Support::No {
+            reason: "needs Windows 8.1 (6.3) or later; this is Windows 6.1.7601".into()
+        }
+    );
+    let win81 = Fake {
+        version: WIN81,
+        ..Fake::default()
+    };
+    assert!(supported(&win81, Op::Registry));
+    assert!(!supported(&win81, Op::Combine));
+    let win10 = Fake::default();
+    assert!(supported(&win10, Op::Registry) && supported(&win10, Op::Combine));
+    for op in [
+        Op::WorkingSets,
+        Op::Modified,
+        Op::Standby,
+        Op::StandbyLow,
+        Op::SystemWorkingSet,
+    ] {
+        assert!(supported(&win7, op), "{op} since Vista");
+    }
+    assert!(!supported(&win10, Op::Compact));
+}
+
+#[test]
+fn combine_reports_the_pages_combined() {
+    let fake = Fake::default();
+    let outcome = run(&fake, Op::Combine).unwrap();
+    assert_eq!(outcome.counts, [("pages_combined", 1234)]);
+    assert_eq!(fake.sets(), [SetRequest::CombinePages]);
+}
+
+#[test]
+fn wow64_refuses_pointer_sized_calls_and_skips_the_list_query() {
+    let fake = Fake {
+        wow64: true,
+        ..Fake::default()
+    };
+    for op in [Op::SystemWorkingSet, Op::Combine] {
+        let reason = describe(&fake, op).unsupported_reason().unwrap().to_owned();
+        assert!(
+            reason.contains("WOW64") && reason.contains("64-bit build"),
+            "{reason}"
+        );
+    }
+    for op in [
+        Op::WorkingSets,
+        Op::Modified,
+        Op::Standby,
+        Op::StandbyLow,
+        Op::Registry,
+    ] {
+        assert!(describe(&fake, op).unsupported_reason().is_none(), "{op}");
+    }
+    let snap = snapshot(&fake).unwrap();
+    assert!(!fake.events().contains(&Event::QueryLists));
+    let Detail::Windows(w) = &snap.detail else {
+        panic!()
+    };
+    assert!(w.memory_lists.is_none());
+    assert!(w.memory_lists_error.as_deref().unwrap().contains("WOW64"));
+}
+
+#[test]
+fn snapshot_from_the_lists_multiplies_pages_and_names_the_source() {
+    let fake = Fake::default();
+    let s = snapshot(&fake).unwrap();
+    assert_eq!(s.platform, "windows");
+    assert_eq!(s.total_bytes, 16 << 30);
+    assert_eq!(s.available_bytes, 8 << 30);
+    assert_eq!(s.free_bytes, 150 * PAGE);
+    assert_eq!(s.cache_bytes, 250 * PAGE);
+    assert_eq!(s.modified_bytes, 30 * PAGE);
+    let Detail::Windows(w) = &s.detail else {
+        panic!()
+    };
+    let lists = w.memory_lists.as_ref().unwrap();
+    assert_eq!(lists.standby_bytes_by_priority[5], 200 * PAGE);
+    assert_eq!(lists.modified_page_file_bytes, 20 * PAGE);
+    assert_eq!(lists.repurposed_pages_by_priority, [7; 8]);
+    assert_eq!(w.sources.free_bytes, LIST_SOURCE);
+    assert_eq!(w.file_cache_bytes, Some(64 << 20));
+    // The query ran with the privilege enabled, and it was put back.
+    let events = fake.events();
+    let query = events.iter().position(|e| *e == Event::QueryLists).unwrap();
+    assert!(matches!(events[query - 1], Event::Enable(_)));
+    fake.assert_privileges_restored();
+
+    assert_eq!(estimate(Op::Standby, &s), Some(250 * PAGE));
+    assert_eq!(estimate(Op::StandbyLow, &s), Some(10 * PAGE));
+    assert_eq!(estimate(Op::Modified, &s), Some(30 * PAGE));
+    assert_eq!(estimate(Op::SystemWorkingSet, &s), Some(64 << 20));
+    assert_eq!(estimate(Op::WorkingSets, &s), None);
+}
+
+#[test]
+fn a_failed_list_query_falls_back_to_the_documented_api_and_says_so() {
+    let fake = Fake {
+        lists: Err(NtStatus::INVALID_INFO_CLASS),
+        ..Fake::default()
+    };
+    let s = snapshot(&fake).unwrap();
+    assert_eq!(s.cache_bytes, 3 << 30);
+    assert_eq!(s.free_bytes, (8 << 30) - (3 << 30));
+    assert_eq!(s.modified_bytes, 0);
+    let Detail::Windows(w) = &s.detail else {
+        panic!()
+    };
+    let why = w.memory_lists_error.as_deref().unwrap();
+    assert!(
+        why.contains("0xC0000003") && why.contains("parameter is incorrect"),
+        "{why}"
+    );
+    assert!(w.sources.modified_bytes.starts_with("unavailable"));
+    assert!(w.sources.cache_bytes.contains("estimate"));
+    assert_eq!(estimate(Op::Standby, &s), None);
+}
+
+fn volume(name: &str, mount: &[&str], error: Option<(u32, &str)>) -> VolumeFlush {
+    VolumeFlush {
+        volume: name.into(),
+        mount_points: mount.iter().map(ToString::to_string).collect(),
+        error: error.map(|(c, m)| (c, m.to_string())),
+    }
+}
+
+#[test]
+fn flush_volumes_counts_and_names_the_failures() {
+    let fake = Fake {
+        volumes: vec![
+            volume(r"\\?\Volume{1}\", &[r"C:\"], None),
+            volume(r"\\?\Volume{2}\", &[r"C:\mnt\data\"], None),
+            volume(
+                r"\\?\Volume{3}\",
+                &[],
+                Some((21, "The device is not ready.")),
+            ),
+        ],
+        ..Fake::default()
+    };
+    let outcome = run(&fake, Op::FlushVolumes).unwrap();
+    assert_eq!(
+        outcome.counts,
+        [("volumes_flushed", 2), ("volumes_failed", 1)]
+    );
+    assert_eq!(
+        outcome.notes,
+        [r"\\?\Volume{3}\ (not mounted): The device is not ready. (error 21)"]
+    );
+
+    let denied = Fake {
+        volumes: vec![volume(
+            r"\\?\Volume{1}\",
+            &[r"C:\"],
+            Some((5, "Access is denied.")),
+        )],
+        ..Fake::default()
+    };
+    let err = run(&denied, Op::FlushVolumes).unwrap_err();
+    assert!(err.not_privileged);
+    assert!(err.message.contains(r"C:\"), "{}", err.message);
+
+    let unelevated = Fake {
+        elevated: false,
+        ..Fake::default()
+    };
+    let err = check_privilege(&unelevated, Op::FlushVolumes).unwrap_err();
+    assert!(err.needs.contains("elevated"), "{}", err.needs);
+}
+
+#[test]
+fn kernel_calls_are_shown_exactly() {
+    assert_eq!(
+        kernel_call(Op::Standby),
+        "NtSetSystemInformation(SystemMemoryListInformation=80, MemoryPurgeStandbyList=4)"
+    );
+    assert_eq!(
+        kernel_call(Op::WorkingSets),
+        "NtSetSystemInformation(SystemMemoryListInformation=80, MemoryEmptyWorkingSets=2)"
+    );
+    assert_eq!(
+        kernel_call(Op::StandbyLow),
+        "NtSetSystemInformation(SystemMemoryListInformation=80, MemoryPurgeLowPriorityStandbyList=5)"
+    );
+    assert!(kernel_call(Op::SystemWorkingSet)
+        .starts_with("NtSetSystemInformation(SystemFileCacheInformationEx=81"));
+    assert!(kernel_call(Op::Combine)
+        .starts_with("NtSetSystemInformation(SystemCombinePhysicalMemoryInformation=130"));
+    assert_eq!(
+        kernel_call(Op::Registry),
+        "NtSetSystemInformation(SystemRegistryReconciliationInformation=155, NULL, 0)"
+    );
+    assert_eq!(
+        describe(&Fake::default(), Op::Standby).kernel_call,
+        kernel_call(Op::Standby)
+    );
+}

@@ -1,0 +1,69 @@
+//! A watch action as one line for people.
+
+use super::human_bytes;
+use crate::watch::{Event, Fired};
+
+/// One line for a watch action, e.g.
+/// `2026-11-26T14:00:00Z purged standby (usage 91.0 % > 90 %): freed 1.20 GiB in 12.3 ms; cooldown 30 s`.
+pub fn watch_event(event: &Event) -> String {
+    let ops: Vec<&str> = event.ops.iter().map(|o| o.name()).collect();
+    let verb = if event.dry_run {
+        "would purge"
+    } else {
+        "purged"
+    };
+    let outcome = match (&event.error, event.dry_run) {
+        (Some(e), _) => format!("FAILED: {e}"),
+        (None, true) => format!(
+            "would free ~{}",
+            human_bytes(event.freed_bytes.max(0).unsigned_abs())
+        ),
+        (None, false) => format!(
+            "freed {}{} in {:.1} ms",
+            if event.freed_bytes < 0 { "-" } else { "" },
+            human_bytes(event.freed_bytes.unsigned_abs()),
+            event.duration_ms
+        ),
+    };
+    format!(
+        "{} {verb} {} ({}): {outcome}; cooldown {} s",
+        event.time,
+        ops.join(","),
+        fired(&event.fired),
+        event.cooldown_ms as f64 / 1000.0
+    )
+}
+
+/// Why an action fired, with the values, for people.
+fn fired(fired: &Fired) -> String {
+    match fired {
+        Fired::Pressure {
+            standby_bytes,
+            free_bytes,
+            standby_above_bytes,
+            free_below_bytes,
+        } => {
+            let mut parts = Vec::new();
+            if let Some(t) = standby_above_bytes {
+                parts.push(format!(
+                    "standby {} > {}",
+                    human_bytes(*standby_bytes),
+                    human_bytes(*t)
+                ));
+            }
+            if let Some(t) = free_below_bytes {
+                parts.push(format!(
+                    "free {} < {}",
+                    human_bytes(*free_bytes),
+                    human_bytes(*t)
+                ));
+            }
+            parts.join(" and ")
+        }
+        Fired::Usage {
+            usage_percent,
+            usage_above_percent,
+        } => format!("usage {usage_percent:.1} % > {usage_above_percent} %"),
+        Fired::Every { every_ms } => format!("every {} s", *every_ms as f64 / 1000.0),
+    }
+}

@@ -1,0 +1,102 @@
+//! A run for people: what a dry run would do, and what a run did.
+
+use std::fmt::Write as _;
+
+use super::{human_bytes, human_signed};
+use crate::report::{DryRun, Report, Status};
+
+/// `--dry-run` for people.
+pub fn dry_run(d: &DryRun) -> String {
+    let mut out = String::from("dry run: nothing will be changed\n\n");
+    for (i, p) in d.operations.iter().enumerate() {
+        let estimate = match p.estimated_bytes {
+            Some(b) => format!("would release ~{}", human_bytes(b)),
+            None => "release unknown".into(),
+        };
+        let _ = writeln!(out, "  {}. {:<19} {estimate}", i + 1, p.op);
+        let _ = writeln!(out, "     call: {}", p.kernel_call);
+        let held = if p.privileged { "held" } else { "NOT held" };
+        let _ = writeln!(out, "     privilege: {} [{held}]", p.privilege);
+    }
+    let _ = writeln!(
+        out,
+        "\nestimated total: ~{} (free now {}, cache {}, modified {})",
+        human_bytes(d.estimated_bytes),
+        human_bytes(d.before.free_bytes),
+        human_bytes(d.before.cache_bytes),
+        human_bytes(d.before.modified_bytes)
+    );
+    out
+}
+
+/// A run's report for people.
+pub fn report(r: &Report) -> String {
+    let mut out = String::new();
+    for o in &r.operations {
+        let status = match o.status {
+            Status::Ok => "ok",
+            Status::Failed => "FAILED",
+            Status::Skipped => "skipped",
+        };
+        let time = if o.status == Status::Skipped {
+            String::new()
+        } else {
+            format!("{:.1} ms", o.duration_ms)
+        };
+        let _ = write!(
+            out,
+            "  {:<19} {status:<8} {time:>10}  {}",
+            o.op, o.kernel_call
+        );
+        out.push('\n');
+        if !o.counts.is_empty() {
+            let counts: Vec<String> = o.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(out, "  {:<19} {}", "", counts.join(", "));
+        }
+        for note in &o.notes {
+            let _ = writeln!(out, "  {:<19} note: {note}", "");
+        }
+        if let Some(e) = &o.error {
+            let _ = writeln!(out, "  {:<19} error: {e}", "");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n  {:<10} {:>12} {:>12} {:>12}",
+        "", "before", "after", "change"
+    );
+    let rows = [
+        ("free", r.before.free_bytes, r.after.free_bytes),
+        (
+            "available",
+            r.before.available_bytes,
+            r.after.available_bytes,
+        ),
+        ("cache", r.before.cache_bytes, r.after.cache_bytes),
+        ("modified", r.before.modified_bytes, r.after.modified_bytes),
+    ];
+    for (name, before, after) in rows {
+        let _ = writeln!(
+            out,
+            "  {name:<10} {:>12} {:>12} {:>12}",
+            human_bytes(before),
+            human_bytes(after),
+            human_signed(after as i64 - before as i64)
+        );
+    }
+    if let (Some(b), Some(a)) = (&r.before.fragmentation, &r.after.fragmentation) {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>11.1}% {:>11.1}%   (unusable free space for {} blocks)",
+            "fragment.",
+            b.unusable_index_order9 * 100.0,
+            a.unusable_index_order9 * 100.0,
+            human_bytes(b.page_size << 9)
+        );
+    }
+    let _ = writeln!(out, "\nfreed {}", human_signed(r.freed_bytes));
+    for note in &r.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}

@@ -1,0 +1,192 @@
+//! Test doubles for the engine and its front ends (enabled by the `testing` feature): one
+//! scripted [`Backend`] and the snapshot builders the tests share.
+//!
+//! ```
+//! use memdefrag::testing::Scripted;
+//! use memdefrag::{Op, Plan};
+//!
+//! let backend = Scripted::default();
+//! let report = Plan::canonical([Op::Standby]).execute(&backend).unwrap();
+//! assert_eq!(backend.ran(), [Op::Standby]);
+//! assert_eq!(report.freed_bytes, 100);
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Remedy, Support};
+use crate::op::Op;
+use crate::snapshot::{Detail, Snapshot};
+use crate::Error;
+
+/// A backend whose answers are scripted, and which records what was asked of it.
+///
+/// Its memory starts as [`Scripted::memory`]; each operation that succeeds adds
+/// [`Scripted::frees_per_run`] to free memory. Every operation is supported and permitted
+/// unless listed otherwise.
+pub struct Scripted {
+    /// What `platform()` answers.
+    pub platform: &'static str,
+    /// What `default_plan()` answers.
+    pub default_plan: Vec<Op>,
+    /// Operations that are not supported, with the reason given.
+    pub unsupported: HashMap<Op, String>,
+    /// Operations this process may not run (refused before anything runs).
+    pub unprivileged: HashSet<Op>,
+    /// Operations that fail when run, with the error they return.
+    pub failing: HashMap<Op, OsError>,
+    /// The memory state before any operation ran.
+    pub memory: Snapshot,
+    /// Free bytes each successful operation adds.
+    pub frees_per_run: u64,
+    /// How long each operation takes.
+    pub run_time: Duration,
+    /// Snapshots fail once an operation has run.
+    pub blind_after_run: bool,
+    /// Called at each snapshot with the number of snapshots taken so far (e.g. to stop a
+    /// watch after a number of looks).
+    pub on_look: Option<Box<dyn Fn(usize) + Send + Sync>>,
+    /// What was asked so far (read it with [`Scripted::ran`] and [`Scripted::looks`]); public
+    /// only so that `..Scripted::default()` works.
+    pub record: Record,
+}
+
+/// What a [`Scripted`] backend was asked.
+#[derive(Debug, Default)]
+pub struct Record(Mutex<Calls>);
+
+#[derive(Debug, Default)]
+struct Calls {
+    looks: usize,
+    ran: Vec<Op>,
+    freed: u64,
+}
+
+impl Default for Scripted {
+    fn default() -> Scripted {
+        Scripted {
+            platform: "test",
+            default_plan: vec![Op::Modified, Op::Standby, Op::SystemWorkingSet],
+            unsupported: HashMap::new(),
+            unprivileged: HashSet::new(),
+            failing: HashMap::new(),
+            memory: snapshot(1000, 900, 0, 300, 20),
+            frees_per_run: 100,
+            run_time: Duration::ZERO,
+            blind_after_run: false,
+            on_look: None,
+            record: Record::default(),
+        }
+    }
+}
+
+impl Scripted {
+    /// The operations run so far, in order.
+    pub fn ran(&self) -> Vec<Op> {
+        self.record().ran.clone()
+    }
+
+    /// The number of snapshots taken so far.
+    pub fn looks(&self) -> usize {
+        self.record().looks
+    }
+
+    fn record(&self) -> MutexGuard<'_, Calls> {
+        self.record
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Backend for Scripted {
+    fn platform(&self) -> &'static str {
+        self.platform
+    }
+
+    fn default_plan(&self) -> Vec<Op> {
+        self.default_plan.clone()
+    }
+
+    fn describe(&self, op: Op) -> OpInfo {
+        OpInfo {
+            op,
+            support: match self.unsupported.get(&op) {
+                Some(reason) => Support::No {
+                    reason: reason.clone(),
+                },
+                None => Support::Yes,
+            },
+            kernel_call: format!("call-{op}"),
+            privilege: "root".into(),
+        }
+    }
+
+    fn check_privilege(&self, op: Op) -> Result<(), NotPrivileged> {
+        if self.unprivileged.contains(&op) {
+            return Err(NotPrivileged {
+                needs: format!("the key to {op}"),
+                remedy: Remedy::RunAsRoot,
+            });
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, Error> {
+        let (looks, freed, blind) = {
+            let mut record = self.record();
+            record.looks += 1;
+            let blind = self.blind_after_run && !record.ran.is_empty();
+            (record.looks, record.freed, blind)
+        };
+        if let Some(on_look) = &self.on_look {
+            on_look(looks);
+        }
+        if blind {
+            return Err(Error::stats("/proc/meminfo", "gone"));
+        }
+        let mut snapshot = self.memory.clone();
+        snapshot.free_bytes = snapshot.free_bytes.saturating_add(freed);
+        Ok(snapshot)
+    }
+
+    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Option<u64> {
+        (op == Op::Standby).then_some(snapshot.cache_bytes)
+    }
+
+    fn run(&self, op: Op) -> Result<Outcome, OsError> {
+        self.record().ran.push(op);
+        std::thread::sleep(self.run_time);
+        if let Some(err) = self.failing.get(&op) {
+            return Err(err.clone());
+        }
+        self.record().freed += self.frees_per_run;
+        Ok(Outcome {
+            counts: vec![("things", 3)],
+            notes: vec![],
+        })
+    }
+}
+
+/// A snapshot with the five headline figures and no platform detail.
+pub fn snapshot(total: u64, available: u64, free: u64, cache: u64, modified: u64) -> Snapshot {
+    Snapshot {
+        platform: "test",
+        total_bytes: total,
+        available_bytes: available,
+        free_bytes: free,
+        cache_bytes: cache,
+        modified_bytes: modified,
+        fragmentation: None,
+        detail: Detail::HeadlineOnly {},
+    }
+}
+
+/// An error the system returns when it refuses an operation for lack of privilege (Windows'
+/// ERROR_PRIVILEGE_NOT_HELD).
+pub fn refusal() -> OsError {
+    let mut err = OsError::new(1314, "A required privilege is not held by the client.");
+    err.not_privileged = true;
+    err
+}

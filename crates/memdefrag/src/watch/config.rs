@@ -1,0 +1,250 @@
+//! What to watch for and what to do, and the checks that make a configuration workable.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::trigger::Threshold;
+use crate::op::Op;
+
+/// The longest interval or base cooldown accepted: a day.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+/// The longest period between actions (`every`) accepted: a year.
+pub const MAX_EVERY: Duration = Duration::from_secs(365 * 86_400);
+
+/// What to watch for and what to do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchConfig {
+    /// The operations of each action; empty means the platform's default
+    /// ([`super::default_ops`]). They run in canonical order.
+    pub ops: Vec<Op>,
+    /// Pressure trigger: the standby list (cache) above this many bytes…
+    pub standby_above: Option<u64>,
+    /// …and free memory below this. Both must be given, and both must hold.
+    pub free_below: Option<Threshold>,
+    /// Usage trigger: percent of total memory in use ((total − available) ÷ total) above this.
+    pub usage_above: Option<f64>,
+    /// Period trigger: act this long after the last action (or the start).
+    pub every: Option<Duration>,
+    /// How often to look at memory.
+    pub interval: Duration,
+    /// Quiet time after each action; doubles while actions do not help.
+    pub cooldown: Duration,
+    /// Look once, act if a trigger fires, and return.
+    pub once: bool,
+    /// Report what would be done; never act.
+    pub dry_run: bool,
+}
+
+impl Default for WatchConfig {
+    /// No trigger (it must be given), the platform's default operations, a look every second
+    /// and a 30 s cooldown.
+    fn default() -> WatchConfig {
+        WatchConfig {
+            ops: Vec::new(),
+            standby_above: None,
+            free_below: None,
+            usage_above: None,
+            every: None,
+            interval: Duration::from_secs(1),
+            cooldown: Duration::from_secs(30),
+            once: false,
+            dry_run: false,
+        }
+    }
+}
+
+/// A setting of [`WatchConfig`] that a [`ConfigError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// [`WatchConfig::interval`].
+    Interval,
+    /// [`WatchConfig::cooldown`].
+    Cooldown,
+    /// [`WatchConfig::every`].
+    Every,
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Setting::Interval => "the interval",
+            Setting::Cooldown => "the cooldown",
+            Setting::Every => "the period",
+        })
+    }
+}
+
+/// Why a [`WatchConfig`] cannot work. Nothing was watched or run.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No trigger was given: nothing would ever act.
+    #[error("no trigger: give a pressure pair (standby above and free below), usage above, or a period")]
+    NoTrigger,
+    /// Only one half of the pressure trigger was given.
+    #[error("standby above and free below go together: both must hold")]
+    HalfPressure,
+    /// A duration is zero.
+    #[error("{0} must be more than 0")]
+    Zero(Setting),
+    /// A duration is longer than allowed.
+    #[error("{setting} must be at most {}", humantime::format_duration(*max))]
+    TooLong {
+        /// The setting.
+        setting: Setting,
+        /// The longest allowed.
+        max: Duration,
+    },
+    /// A period trigger with a single look: there is no previous action to time from.
+    #[error("a period cannot fire in a single look: there is no previous action to time from")]
+    OnceWithEvery,
+    /// A percentage outside 0 to 100.
+    #[error("a percentage must be from 0 to 100, not {0}")]
+    PercentOutOfRange(f64),
+}
+
+impl WatchConfig {
+    /// Checks the configuration as a whole.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.standby_above.is_none()
+            && self.free_below.is_none()
+            && self.usage_above.is_none()
+            && self.every.is_none()
+        {
+            return Err(ConfigError::NoTrigger);
+        }
+        if self.standby_above.is_some() != self.free_below.is_some() {
+            return Err(ConfigError::HalfPressure);
+        }
+        for (setting, value, max) in [
+            (Setting::Interval, Some(self.interval), MAX_INTERVAL),
+            (Setting::Cooldown, Some(self.cooldown), MAX_INTERVAL),
+            (Setting::Every, self.every, MAX_EVERY),
+        ] {
+            match value {
+                Some(d) if d.is_zero() => return Err(ConfigError::Zero(setting)),
+                Some(d) if d > max => return Err(ConfigError::TooLong { setting, max }),
+                _ => {}
+            }
+        }
+        if self.once && self.every.is_some() {
+            return Err(ConfigError::OnceWithEvery);
+        }
+        let percents = [
+            self.usage_above,
+            match self.free_below {
+                Some(Threshold::Percent(p)) => Some(p),
+                _ => None,
+            },
+        ];
+        if let Some(p) = percents
+            .into_iter()
+            .flatten()
+            .find(|p| !(0.0..=100.0).contains(p))
+        {
+            return Err(ConfigError::PercentOutOfRange(p));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn validation_names_the_problem() {
+        assert_eq!(
+            WatchConfig::default().validate(),
+            Err(ConfigError::NoTrigger)
+        );
+        let ok = WatchConfig {
+            usage_above: Some(90.0),
+            ..WatchConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let check = |config: WatchConfig, expected: ConfigError| {
+            assert_eq!(config.validate(), Err(expected));
+        };
+        check(
+            WatchConfig {
+                interval: Duration::ZERO,
+                ..ok.clone()
+            },
+            ConfigError::Zero(Setting::Interval),
+        );
+        check(
+            WatchConfig {
+                standby_above: Some(GIB),
+                free_below: Some(Threshold::Percent(101.0)),
+                ..ok.clone()
+            },
+            ConfigError::PercentOutOfRange(101.0),
+        );
+        check(
+            WatchConfig {
+                every: Some(Duration::ZERO),
+                ..ok.clone()
+            },
+            ConfigError::Zero(Setting::Every),
+        );
+        check(
+            WatchConfig {
+                cooldown: Duration::ZERO,
+                ..ok.clone()
+            },
+            ConfigError::Zero(Setting::Cooldown),
+        );
+        check(
+            WatchConfig {
+                cooldown: Duration::from_secs(1 << 40),
+                ..ok.clone()
+            },
+            ConfigError::TooLong {
+                setting: Setting::Cooldown,
+                max: MAX_INTERVAL,
+            },
+        );
+        check(
+            WatchConfig {
+                every: Some(MAX_EVERY + Duration::from_secs(1)),
+                ..ok.clone()
+            },
+            ConfigError::TooLong {
+                setting: Setting::Every,
+                max: MAX_EVERY,
+            },
+        );
+        check(
+            WatchConfig {
+                standby_above: Some(GIB),
+                ..ok.clone()
+            },
+            ConfigError::HalfPressure,
+        );
+        check(
+            WatchConfig {
+                once: true,
+                every: Some(Duration::from_secs(60)),
+                ..ok
+            },
+            ConfigError::OnceWithEvery,
+        );
+    }
+
+    #[test]
+    fn messages_speak_of_settings_not_flags() {
+        let too_long = ConfigError::TooLong {
+            setting: Setting::Cooldown,
+            max: MAX_INTERVAL,
+        };
+        assert_eq!(too_long.to_string(), "the cooldown must be at most 1day");
+        assert_eq!(
+            ConfigError::Zero(Setting::Interval).to_string(),
+            "the interval must be more than 0"
+        );
+        assert!(!ConfigError::NoTrigger.to_string().contains("--"));
+    }
+}

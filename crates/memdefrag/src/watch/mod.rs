@@ -1,0 +1,192 @@
+//! `memdefrag watch`: purge unattended when memory is under pressure, gently.
+//!
+//! Triggers, any of which fires an action:
+//! - memory pressure: the standby list above a size *and* free memory below a size or a share of
+//!   total (as ISLC does); either alone when a library caller gives only one;
+//! - usage above a share of total memory ((total − available) ÷ total);
+//! - a period since the last action.
+//!
+//! It never loops: every action is followed by a cooldown, and an action that frees less than 1 %
+//! of total memory doubles the cooldown (up to 10 minutes) until the triggers clear.
+//!
+//! - `config`: [`WatchConfig`] and its validation;
+//! - `trigger`: when an action fires ([`evaluate`]);
+//! - `backoff`: the cooldown ([`Backoff`]);
+//! - `event`: what each action reports ([`Event`]);
+//! - this module: [`Watch`], the loop.
+
+mod backoff;
+mod config;
+mod event;
+mod trigger;
+
+use std::time::{Duration, Instant, SystemTime};
+
+pub use self::backoff::{Backoff, MAX_COOLDOWN};
+pub use self::config::{ConfigError, Setting, WatchConfig, MAX_EVERY, MAX_INTERVAL};
+pub use self::event::Event;
+pub use self::trigger::{evaluate, usage_percent, Fired, Threshold};
+use crate::backend::Backend;
+use crate::op::Op;
+use crate::plan::{Plan, ValidatedPlan};
+use crate::report::Status;
+use crate::snapshot::Snapshot;
+use crate::stop::Stop;
+use crate::Error;
+
+/// The operations a watch runs when none are given: the gentlest purge the platform has
+/// (`standby-low` where supported, else `standby`).
+pub fn default_ops(backend: &dyn Backend) -> Vec<Op> {
+    if backend
+        .describe(Op::StandbyLow)
+        .unsupported_reason()
+        .is_none()
+    {
+        vec![Op::StandbyLow]
+    } else {
+        vec![Op::Standby]
+    }
+}
+
+/// Why a watch could not start. Nothing was run.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An operation is unsupported here, or the process may not run it.
+    #[error(transparent)]
+    Plan(#[from] Error),
+}
+
+impl WatchError {
+    /// The process exit code: usage (2) for a configuration error, else the plan error's.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            WatchError::Config(_) => crate::exit::USAGE,
+            WatchError::Plan(e) => e.exit_code(),
+        }
+    }
+}
+
+/// A watch that has been checked and is ready to run: its configuration is valid, its plan is
+/// supported here and, unless it only previews, this process may run it.
+pub struct Watch<'a> {
+    backend: &'a dyn Backend,
+    config: WatchConfig,
+    plan: ValidatedPlan,
+}
+
+impl<'a> Watch<'a> {
+    /// Checks everything once, before watching starts: the configuration, that every operation
+    /// is supported here, and (unless `dry_run`) the privilege they need. Empty `ops` become the
+    /// platform's [`default_ops`].
+    pub fn new(backend: &'a dyn Backend, mut config: WatchConfig) -> Result<Watch<'a>, WatchError> {
+        config.validate()?;
+        if config.ops.is_empty() {
+            config.ops = default_ops(backend);
+        }
+        config.ops = Op::canonical(config.ops);
+        let plan = Plan::canonical(config.ops.iter().copied()).validate(backend)?;
+        if !config.dry_run {
+            plan.check_privilege(backend)?;
+        }
+        Ok(Watch {
+            backend,
+            config,
+            plan,
+        })
+    }
+
+    /// The configuration, with the operations it runs filled in.
+    pub fn config(&self) -> &WatchConfig {
+        &self.config
+    }
+
+    /// Watches until `stop` is requested (or once, with `config.once`), calling `emit` for each
+    /// action. Between looks it sleeps on `stop`, so it wakes once per interval and answers a
+    /// stop at once; an operation in progress finishes first (it is marked busy on `stop`).
+    ///
+    /// Only snapshot errors end it early; a failed action is reported and watching goes on.
+    pub fn run(&self, stop: &Stop, emit: &mut dyn FnMut(&Event)) -> Result<(), Error> {
+        let config = &self.config;
+        let mut backoff = Backoff::new(config.cooldown);
+        let mut last_action = Instant::now();
+        let mut quiet_until = Instant::now();
+        loop {
+            let snapshot = self.backend.snapshot()?;
+            match evaluate(config, &snapshot, last_action.elapsed()) {
+                None => backoff.cleared(),
+                Some(_) if Instant::now() < quiet_until => {}
+                // A stop that came while looking: do not start another operation.
+                Some(_) if stop.is_requested() => return Ok(()),
+                Some(fired) => {
+                    let event = {
+                        let _busy = stop.busy();
+                        self.act(&snapshot, fired, &mut backoff)?
+                    };
+                    last_action = Instant::now();
+                    quiet_until = last_action + Duration::from_millis(event.cooldown_ms);
+                    emit(&event);
+                }
+            }
+            if config.once || stop.wait(config.interval) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn act(&self, snapshot: &Snapshot, fired: Fired, backoff: &mut Backoff) -> Result<Event, Error> {
+        let config = &self.config;
+        let time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let start = Instant::now();
+        let (status, freed, error) = if config.dry_run {
+            let dry = self.plan.preview(self.backend)?;
+            (
+                Status::Ok,
+                i64::try_from(dry.estimated_bytes).unwrap_or(i64::MAX),
+                None,
+            )
+        } else {
+            let report = self.plan.run(self.backend)?;
+            let error = report.failure().map(|(_, e)| e.clone());
+            let status = if error.is_some() {
+                Status::Failed
+            } else {
+                Status::Ok
+            };
+            (status, report.freed_bytes, error)
+        };
+        let duration_ms = start.elapsed().as_micros() as f64 / 1000.0;
+        let cooldown = if config.dry_run {
+            config.cooldown
+        } else {
+            backoff.after_action(freed, snapshot.total_bytes)
+        };
+        Ok(Event {
+            time,
+            fired,
+            ops: self.plan.ops(),
+            dry_run: config.dry_run,
+            status,
+            duration_ms,
+            freed_bytes: freed,
+            cooldown_ms: u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
+            error,
+        })
+    }
+}
+
+/// Has a closing console window (Windows) stop `stop`'s run and wait, as long as Windows
+/// allows, for the operation in progress to finish. Elsewhere it does nothing: SIGTERM and SIGINT
+/// reach the process's own handlers, which request the stop.
+pub fn hold_console_close(stop: &Stop) -> std::io::Result<()> {
+    let stop = stop.clone();
+    crate::platform::on_console_close(move |grace| {
+        stop.request();
+        stop.wait_idle(grace);
+    })
+}
+
+#[cfg(test)]
+mod tests;
