@@ -23,7 +23,11 @@ pub(crate) fn remedy(remedy: Remedy) -> &'static str {
 /// A library error as memdefrag prints it.
 pub(crate) fn error(err: &Error) -> String {
     match err {
-        Error::NotPrivileged { op, needs, remedy: r } => {
+        Error::NotPrivileged {
+            op,
+            needs,
+            remedy: r,
+        } => {
             format!("operation '{op}' needs {needs}.\n{}", remedy(*r))
         }
         other => other.to_string(),
@@ -84,7 +88,9 @@ mod tests {
             }),
             "--cooldown must be at most 1day"
         );
-        assert!(watch_config(&ConfigError::NoTrigger).starts_with("no trigger: give --standby-above"));
+        assert!(
+            watch_config(&ConfigError::NoTrigger).starts_with("no trigger: give --standby-above")
+        );
         assert!(watch_config(&ConfigError::OnceWithEvery).contains("--once"));
     }
 

@@ -9,16 +9,6 @@ use crate::util::*;
 
 const MIB: usize = 1 << 20;
 
-#[track_caller]
-fn require_root() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "this test needs root: run it through scripts/test as root"
-    );
-}
-
 #[test]
 fn status_json_matches_the_kernels_figures() {
     let (out, s) = memdefrag_json(&["status", "--json"]);

@@ -68,14 +68,41 @@ pub fn op_names(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// Asserts that every operation of a JSON report succeeded.
+/// Asserts that every operation of a JSON report succeeded, and was timed.
 #[track_caller]
 pub fn assert_all_ok(report: &serde_json::Value) {
     for o in report["operations"].as_array().expect("operations") {
         assert_eq!(o["status"], "ok", "{o}");
-        assert!(o["duration_ms"].as_f64().expect("duration_ms") >= 0.0);
+        // Every operation makes at least one system call (and takes microseconds at least);
+        // none of these takes ten minutes.
+        let duration = o["duration_ms"].as_f64().expect("duration_ms");
+        assert!(duration > 0.0 && duration < 600_000.0, "{o}");
         assert!(o["kernel_call"].as_str().is_some_and(|s| !s.is_empty()));
     }
+}
+
+/// Fails a test that needs root when it runs as another user.
+#[cfg(target_os = "linux")]
+#[track_caller]
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this test needs root: run it through scripts/test as root"
+    );
+}
+
+/// Fails a test that needs an elevated process when it runs without the privileges, as
+/// memdefrag itself sees them (its dry run says whether they are held).
+#[cfg(windows)]
+#[track_caller]
+pub fn require_elevation() {
+    let (_, dry) = memdefrag_json(&["purge", "standby", "--dry-run", "--json"]);
+    assert_eq!(
+        dry["operations"][0]["privileged"], true,
+        "this test needs an elevated prompt (on Linux, scripts/test runs it under Wine)"
+    );
 }
 
 /// An operation this system does not support (every platform lacks one: Linux the registry,

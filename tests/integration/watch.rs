@@ -54,13 +54,16 @@ mod linux {
     use std::time::{Duration, Instant};
 
     use crate::pagecache::{CachedFile, UncachedFile};
-    use crate::util::{assert_exit, bin, kernel_state_lock, memdefrag, memdefrag_json, stderr};
+    use crate::util::{
+        assert_exit, bin, kernel_state_lock, memdefrag, memdefrag_json, require_root, stderr,
+    };
 
     const MIB: usize = 1 << 20;
 
     #[test]
     #[ignore = "needs root; scripts/test runs it"]
     fn root_watch_purges_once_when_the_cache_fills_then_cools_down() {
+        require_root();
         let _lock = kernel_state_lock();
         // `cached` is in the cache from the start; reading `fill` pushes the cache over the
         // threshold. The purge fires while `fill` is being read, so `cached` is the file whose
@@ -135,6 +138,7 @@ mod linux {
     #[test]
     #[ignore = "needs root; scripts/test runs it"]
     fn root_watch_backs_off_while_purging_frees_nothing() {
+        require_root();
         let _lock = kernel_state_lock();
         // sync frees no memory: every action is useless, so each cooldown doubles.
         let watch = Watch::start(&[
@@ -164,6 +168,7 @@ mod linux {
     #[test]
     #[ignore = "needs root; scripts/test runs it"]
     fn root_watch_once_acts_once_and_exits() {
+        require_root();
         let _lock = kernel_state_lock();
         let file = CachedFile::new(64 * MIB);
         let out = memdefrag(&[
@@ -200,6 +205,7 @@ mod linux {
     #[test]
     #[ignore = "needs root; scripts/test runs it"]
     fn root_watch_needs_privilege_unless_dry_run() {
+        require_root();
         let _lock = kernel_state_lock();
         let file = CachedFile::new(32 * MIB);
         let (_dir, exe) = crate::linux::unprivileged_copy();

@@ -4,9 +4,14 @@
 //! Wine's NtSetSystemInformation is a stub that succeeds without effect and its memory-list query
 //! fails, so under Wine these prove loading, linking, parsing, reporting and the fallback; the
 //! effects are proven on real Windows (the GitHub workflow) and the decisions by the unit tests.
+//!
+//! Tests whose name starts with `elevated_` purge memory and need an elevated process, as the
+//! Linux `root_` tests need root: they are `#[ignore]`d, so that `cargo test` at a non-elevated
+//! prompt passes, and run with `--include-ignored` (scripts/test, the GitHub workflow).
 
 use crate::util::{
-    assert_all_ok, assert_exit, kernel_state_lock, memdefrag, memdefrag_json, op_names, stderr,
+    assert_all_ok, assert_exit, kernel_state_lock, memdefrag, memdefrag_json, op_names,
+    require_elevation, stderr,
 };
 
 /// The Windows version the Wine prefix was set to, when running under Wine.
@@ -133,7 +138,9 @@ fn status_reads_the_lists_or_falls_back_and_says_so() {
 }
 
 #[test]
-fn defrag_runs_working_sets_modified_standby_in_order() {
+#[ignore = "purges memory and needs elevation; scripts/test runs it under Wine"]
+fn elevated_defrag_runs_working_sets_modified_standby_in_order() {
+    require_elevation();
     let _lock = kernel_state_lock();
     let (out, report) = memdefrag_json(&["defrag", "--json"]);
     assert_exit(&out, 0);
@@ -147,7 +154,9 @@ fn defrag_runs_working_sets_modified_standby_in_order() {
 }
 
 #[test]
-fn version_gated_operations_follow_the_reported_version() {
+#[ignore = "purges memory and needs elevation; scripts/test runs it under Wine"]
+fn elevated_version_gated_operations_follow_the_reported_version() {
+    require_elevation();
     let _lock = kernel_state_lock();
     let (_, ops) = memdefrag_json(&["ops", "--json"]);
     let supported = |op: &str| find(&ops, op)["supported"] == true;
@@ -182,21 +191,26 @@ fn version_gated_operations_follow_the_reported_version() {
     }
     if supported("combine") {
         let (out, report) = memdefrag_json(&["purge", "combine", "--json"]);
-        if out.status.code() == Some(0) {
-            assert!(
-                report["operations"][0]["counts"]["pages_combined"].is_u64(),
-                "{report}"
-            );
+        let op = &report["operations"][0];
+        match out.status.code() {
+            Some(0) => assert!(op["counts"]["pages_combined"].is_u64(), "{report}"),
+            // Real Windows may refuse; Wine's stub never does.
+            Some(1) if wine_version().is_none() => {
+                assert!(op["error"]["ntstatus"].is_string(), "{report}");
+            }
+            other => panic!("purge combine exited {other:?}: {report}"),
         }
     }
 }
 
 #[test]
-fn flush_volumes_enumerates_every_volume() {
+#[ignore = "purges memory and needs elevation; scripts/test runs it under Wine"]
+fn elevated_flush_volumes_enumerates_every_volume() {
+    require_elevation();
     let _lock = kernel_state_lock();
     let (out, report) = memdefrag_json(&["purge", "flush-volumes", "--json"]);
     let op = &report["operations"][0];
-    if op["status"] == "ok" {
+    if wine_version().is_none() {
         assert_exit(&out, 0);
         assert!(
             op["counts"]["volumes_flushed"].as_u64().unwrap() >= 1,
@@ -237,7 +251,9 @@ fn watch_once_dry_run_reports_without_acting() {
 }
 
 #[test]
-fn watch_once_acts_and_exits_cleanly() {
+#[ignore = "purges memory and needs elevation; scripts/test runs it under Wine"]
+fn elevated_watch_once_acts_and_exits_cleanly() {
+    require_elevation();
     let _lock = kernel_state_lock();
     let out = memdefrag(&[
         "watch",

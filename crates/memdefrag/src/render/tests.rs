@@ -82,16 +82,7 @@ fn windows(with_lists: bool) -> Snapshot {
         modified_no_write_bytes: 0,
         modified_page_file_bytes: 150 * MIB,
         bad_bytes: 0,
-        standby_bytes_by_priority: [
-            100 * MIB,
-            0,
-            20 * MIB,
-            0,
-            0,
-            3 * GIB,
-            GIB,
-            300 * MIB,
-        ],
+        standby_bytes_by_priority: [100 * MIB, 0, 20 * MIB, 0, 0, 3 * GIB, GIB, 300 * MIB],
         repurposed_pages_by_priority: [0; 8],
     });
     let (free, cache, modified) = match &lists {

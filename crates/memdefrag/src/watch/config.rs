@@ -79,7 +79,9 @@ impl fmt::Display for Setting {
 #[non_exhaustive]
 pub enum ConfigError {
     /// No trigger was given: nothing would ever act.
-    #[error("no trigger: give a pressure pair (standby above and free below), usage above, or a period")]
+    #[error(
+        "no trigger: give a pressure pair (standby above and free below), usage above, or a period"
+    )]
     NoTrigger,
     /// Only one half of the pressure trigger was given.
     #[error("standby above and free below go together: both must hold")]

@@ -136,7 +136,12 @@ impl<'a> Watch<'a> {
         }
     }
 
-    fn act(&self, snapshot: &Snapshot, fired: Fired, backoff: &mut Backoff) -> Result<Event, Error> {
+    fn act(
+        &self,
+        snapshot: &Snapshot,
+        fired: Fired,
+        backoff: &mut Backoff,
+    ) -> Result<Event, Error> {
         let config = &self.config;
         let time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let start = Instant::now();

@@ -130,7 +130,11 @@ fn once_looks_once() {
     .unwrap();
     watch.run(&stop, &mut |e| events.push(e.clone())).unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(backend.looks(), 3, "one look, and the action's before and after");
+    assert_eq!(
+        backend.looks(),
+        3,
+        "one look, and the action's before and after"
+    );
 }
 
 #[test]

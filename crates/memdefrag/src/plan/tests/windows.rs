@@ -44,7 +44,6 @@ fn defrag_runs_the_seeds_sequence_under_the_privilege_and_restores_it() {
     fake.assert_privileges_restored();
 }
 
-
 #[test]
 fn a_failing_command_stops_the_sequence_and_keeps_the_ntstatus() {
     let windows = Windows(Fake {
@@ -77,7 +76,6 @@ fn a_failing_command_stops_the_sequence_and_keeps_the_ntstatus() {
     fake.assert_privileges_restored();
 }
 
-
 #[test]
 fn privilege_not_held_at_run_time_maps_to_exit_77() {
     let windows = Windows(Fake {
@@ -97,7 +95,6 @@ fn privilege_not_held_at_run_time_maps_to_exit_77() {
     fake.assert_privileges_restored();
 }
 
-
 #[test]
 fn a_token_without_the_privilege_is_refused_before_anything_runs() {
     let windows = Windows(Fake {
@@ -110,7 +107,7 @@ fn a_token_without_the_privilege_is_refused_before_anything_runs() {
     assert_eq!(err.exit_code(), crate::exit::NOT_PRIVILEGED);
     let msg = err.to_string();
     assert!(msg.contains("SeProfileSingleProcessPrivilege"), "{msg}");
-        assert!(fake.sets().is_empty());
+    assert!(fake.sets().is_empty());
 }
 
 #[test]

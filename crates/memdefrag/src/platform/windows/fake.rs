@@ -132,8 +132,7 @@ impl NtApi for Fake {
         if let Some(&missing) = privileges.iter().find(|p| !self.held.contains(p)) {
             return Err(PrivilegeError::NotAssigned(missing));
         }
-        self.log()
-            .push(Event::Enable(privileges.to_vec()));
+        self.log().push(Event::Enable(privileges.to_vec()));
         Ok(privileges
             .iter()
             .map(|&p| (p, self.enabled.contains(&p)))
@@ -188,4 +187,3 @@ impl NtApi for Fake {
         Ok(self.volumes.clone())
     }
 }
-

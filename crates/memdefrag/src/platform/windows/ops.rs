@@ -216,7 +216,9 @@ pub(crate) fn check_privilege(api: &dyn NtApi, op: Op) -> Result<(), NotPrivileg
     };
     match call.needs {
         // Enable and at once restore: proves the token holds them, changes nothing.
-        Needs::Privileges(list) => PrivilegeGuard::enable(api, list).map(drop).map_err(not_privileged),
+        Needs::Privileges(list) => PrivilegeGuard::enable(api, list)
+            .map(drop)
+            .map_err(not_privileged),
         Needs::Elevation if api.is_elevated() => Ok(()),
         Needs::Elevation => Err(NotPrivileged {
             needs: "an elevated (administrator) process".into(),

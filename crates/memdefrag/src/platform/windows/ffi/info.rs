@@ -25,7 +25,7 @@ pub(super) fn version() -> OsVersion {
     info.dwOSVersionInfoSize = ulong_size::<OSVERSIONINFOW>();
     // SAFETY: `info` is a live OSVERSIONINFOW with its size field set, as RtlGetVersion
     // requires; it always succeeds for this structure.
-    unsafe { RtlGetVersion(&mut info) };
+    unsafe { RtlGetVersion(&raw mut info) };
     OsVersion {
         major: info.dwMajorVersion,
         minor: info.dwMinorVersion,
@@ -37,7 +37,7 @@ pub(super) fn version() -> OsVersion {
 pub(super) fn is_wow64() -> bool {
     let mut wow64 = 0;
     // SAFETY: the current-process pseudo-handle and a valid out pointer.
-    let ok = unsafe { IsWow64Process(GetCurrentProcess(), &mut wow64) };
+    let ok = unsafe { IsWow64Process(GetCurrentProcess(), &raw mut wow64) };
     ok != 0 && wow64 != 0
 }
 
@@ -47,13 +47,13 @@ pub(super) fn documented_memory() -> Result<DocumentedMemory, (u32, String)> {
     let mut status: MEMORYSTATUSEX = unsafe { std::mem::zeroed() };
     status.dwLength = ulong_size::<MEMORYSTATUSEX>();
     // SAFETY: a live MEMORYSTATUSEX with dwLength set, as the call requires.
-    if unsafe { GlobalMemoryStatusEx(&mut status) } == 0 {
+    if unsafe { GlobalMemoryStatusEx(&raw mut status) } == 0 {
         return Err(last_error());
     }
     // SAFETY: PERFORMANCE_INFORMATION is plain data; all-zero is a valid value.
     let mut perf: PERFORMANCE_INFORMATION = unsafe { std::mem::zeroed() };
     // SAFETY: a live PERFORMANCE_INFORMATION of the size passed.
-    if unsafe { GetPerformanceInfo(&mut perf, ulong_size::<PERFORMANCE_INFORMATION>()) } == 0 {
+    if unsafe { GetPerformanceInfo(&raw mut perf, ulong_size::<PERFORMANCE_INFORMATION>()) } == 0 {
         return Err(last_error());
     }
     let page = perf.PageSize as u64;

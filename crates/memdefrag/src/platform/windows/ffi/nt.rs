@@ -155,7 +155,7 @@ fn query<T: PlainData>(class: i32) -> Result<T, NtStatus> {
             class,
             std::ptr::from_mut(&mut info).cast::<c_void>(),
             ulong_size::<T>(),
-            &mut returned,
+            &raw mut returned,
         )
     };
     nt_result(status).map(|()| info)

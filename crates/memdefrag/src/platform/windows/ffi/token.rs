@@ -24,7 +24,7 @@ fn process_token(access: u32) -> Result<OwnedHandle, (u32, String)> {
     let mut token: HANDLE = std::ptr::null_mut();
     // SAFETY: GetCurrentProcess returns a pseudo-handle that needs no closing; `token` is a
     // valid out pointer.
-    let ok = unsafe { OpenProcessToken(GetCurrentProcess(), access, &mut token) };
+    let ok = unsafe { OpenProcessToken(GetCurrentProcess(), access, &raw mut token) };
     if ok == 0 {
         return Err(last_error());
     }
@@ -40,7 +40,7 @@ fn adjust(token: &OwnedHandle, privilege: Privilege, enable: bool) -> Result<boo
         HighPart: 0,
     };
     // SAFETY: `name` is NUL-terminated and outlives the call; `luid` is a valid out pointer.
-    if unsafe { LookupPrivilegeValueW(std::ptr::null(), name.as_ptr(), &mut luid) } == 0 {
+    if unsafe { LookupPrivilegeValueW(std::ptr::null(), name.as_ptr(), &raw mut luid) } == 0 {
         let (code, msg) = last_error();
         return Err(PrivilegeError::Os(code, msg));
     }
@@ -65,10 +65,10 @@ fn adjust(token: &OwnedHandle, privilege: Privilege, enable: bool) -> Result<boo
         AdjustTokenPrivileges(
             token.as_raw_handle(),
             0,
-            &new,
+            &raw const new,
             ulong_size::<TOKEN_PRIVILEGES>(),
-            &mut previous,
-            &mut returned,
+            &raw mut previous,
+            &raw mut returned,
         )
     };
     // AdjustTokenPrivileges succeeds even when it granted nothing; the last error tells.
@@ -134,7 +134,7 @@ pub(super) fn is_elevated() -> bool {
             TokenElevation,
             std::ptr::from_mut(&mut elevation).cast(),
             ulong_size::<TOKEN_ELEVATION>(),
-            &mut returned,
+            &raw mut returned,
         )
     };
     ok != 0 && elevation.TokenIsElevated != 0

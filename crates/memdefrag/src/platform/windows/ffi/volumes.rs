@@ -8,8 +8,7 @@
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 
 use windows_sys::Win32::Foundation::{
-    GetLastError, ERROR_MORE_DATA, ERROR_NO_MORE_FILES, GENERIC_WRITE, HANDLE,
-    INVALID_HANDLE_VALUE,
+    GetLastError, ERROR_MORE_DATA, ERROR_NO_MORE_FILES, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, FindFirstVolumeW, FindNextVolumeW, FindVolumeClose, FlushFileBuffers,
@@ -43,7 +42,7 @@ fn mount_points(name: &[u16]) -> Vec<String> {
                 name.as_ptr(),
                 buf.as_mut_ptr(),
                 buf.len() as u32,
-                &mut needed,
+                &raw mut needed,
             )
         };
         if ok != 0 {
