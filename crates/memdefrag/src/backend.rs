@@ -1,16 +1,16 @@
 //! The seam between the platform-neutral engine and a platform's kernel calls.
 //!
-//! The engine ([`crate::Plan`], [`crate::watch`]) drives any [`Backend`]; the real one is
-//! [`crate::Native`]. Tests drive it through one scripted backend (`crate::testing`) to check
+//! The engine above (plans and the watch) drives any [`Backend`]; the platform layer below
+//! implements it for this system. Tests drive the engine through one scripted backend to check
 //! ordering, validation and error handling without touching the system.
 
 use std::fmt;
 
 use serde::Serialize;
 
+use crate::error::{Error, Remedy};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
-use crate::Error;
 
 /// Whether an operation can run on this system.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,26 +68,6 @@ pub struct NotPrivileged {
     pub needs: String,
     /// What would give it.
     pub remedy: Remedy,
-}
-
-/// What gives a process the privilege it lacks. A front end turns it into advice fitted to
-/// where the user is (a shell, a service, a desktop app).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Remedy {
-    /// Run as root (Linux): root holds the capabilities and may write /proc/sys.
-    RunAsRoot,
-    /// Run elevated, as an administrator (Windows): the token then holds the privileges.
-    Elevate,
-}
-
-impl fmt::Display for Remedy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Remedy::RunAsRoot => "Run it as root.",
-            Remedy::Elevate => "Run it elevated (as administrator).",
-        })
-    }
 }
 
 /// An error the operating system returned for an operation.

@@ -1,12 +1,13 @@
 //! Errors that stop memdefrag before or instead of running operations.
 //!
-//! A failed operation is not an [`Error`]: it is part of the [`crate::Report`], which says which
+//! A failed operation is not an [`Error`]: it is part of the run's report, which says which
 //! operations ran. An `Error` means nothing was changed.
 //!
 //! The messages name the library's concepts, never a front end's words (a flag, a menu): a front
 //! end matches on the variants to say what its user should do.
 
-use crate::backend::Remedy;
+use std::fmt;
+
 use crate::op::Op;
 
 /// Why a request could not be carried out. Each kind has its own process exit code.
@@ -47,6 +48,26 @@ pub enum Error {
     UnsupportedPlatform(&'static str),
 }
 
+/// What gives a process the privilege it lacks. A front end turns it into advice fitted to
+/// where the user is (a shell, a service, a desktop app).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Run as root (Linux): root holds the capabilities and may write /proc/sys.
+    RunAsRoot,
+    /// Run elevated, as an administrator (Windows): the token then holds the privileges.
+    Elevate,
+}
+
+impl fmt::Display for Remedy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Remedy::RunAsRoot => "Run it as root.",
+            Remedy::Elevate => "Run it elevated (as administrator).",
+        })
+    }
+}
+
 /// Process exit codes, part of the command-line contract.
 pub mod exit {
     /// Everything ran.
@@ -73,7 +94,7 @@ impl Error {
 
     /// A statistics error for `source_name` (a file or API) with any displayable cause.
     #[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
-    pub(crate) fn stats(source_name: impl Into<String>, cause: impl std::fmt::Display) -> Error {
+    pub(crate) fn stats(source_name: impl Into<String>, cause: impl fmt::Display) -> Error {
         Error::Stats {
             source_name: source_name.into(),
             message: cause.to_string(),

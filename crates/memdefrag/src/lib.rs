@@ -11,9 +11,9 @@
 //!    platform) and [`Stop`] (asking a running job to stop, from any thread);
 //! 2. [`Native`]: this system's backend (Linux, Windows, or a fallback that explains itself);
 //! 3. the engine: [`Plan`] validates a list of operations, then runs it in order, stopping at the
-//!    first failure, into a [`Report`] or a [`DryRun`] ([`report`]);
-//! 4. [`render`]: reports for people (tables, one-line events) and as JSON;
-//! 5. [`watch`]: purge unattended when triggers fire, with a backing-off cooldown.
+//!    first failure, into a [`Report`] or a [`DryRun`] ([`report`]); [`watch`] purges
+//!    unattended when triggers fire, with a backing-off cooldown;
+//! 4. [`render`]: all of these for people (tables, one-line events) and as JSON.
 //!
 //! Front ends (the `memdefrag` command, and the desktop and service front ends) build on these
 //! and are never named by them.
@@ -43,8 +43,8 @@ mod stop;
 pub mod testing;
 pub mod watch;
 
-pub use backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Remedy, Support};
-pub use error::{exit, Error};
+pub use backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
+pub use error::{exit, Error, Remedy};
 pub use op::Op;
 pub use plan::{Plan, ValidatedPlan};
 pub use platform::Native;

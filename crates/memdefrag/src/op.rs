@@ -2,7 +2,7 @@
 //!
 //! The names are part of the command-line contract and of the JSON report. Each platform decides
 //! for itself whether it supports an operation and which kernel call implements it
-//! (see [`crate::Backend::describe`]).
+//! (the backend's `describe`).
 
 use std::fmt;
 use std::str::FromStr;

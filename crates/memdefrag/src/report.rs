@@ -1,4 +1,4 @@
-//! What a run did ([`Report`]) or would do ([`DryRun`]): the data model. [`crate::render`] turns
+//! What a run did ([`Report`]) or would do ([`DryRun`]): the data model. The layer above it turns
 //! it into text for people and into JSON.
 
 use serde::{Serialize, Serializer};

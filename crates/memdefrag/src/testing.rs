@@ -15,7 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Remedy, Support};
+use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, Snapshot};
 use crate::Error;

@@ -1,4 +1,4 @@
-//! One action of a watch, as reported (its human line is in [`crate::render::watch_event`]).
+//! One action of a watch, as reported.
 
 use serde::Serialize;
 

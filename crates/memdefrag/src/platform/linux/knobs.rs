@@ -9,7 +9,8 @@ use std::path::Path;
 
 use rustix::fs::{accessat, Access, AtFlags, CWD};
 
-use crate::backend::{NotPrivileged, OsError, Remedy};
+use crate::backend::{NotPrivileged, OsError};
+use crate::error::Remedy;
 
 /// 1 drops clean page cache, 2 drops reclaimable slab (dentries and inodes).
 pub(crate) const DROP_CACHES: &str = "/proc/sys/vm/drop_caches";

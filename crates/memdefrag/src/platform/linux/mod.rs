@@ -19,7 +19,8 @@ mod pageout;
 mod sys;
 mod vmstat;
 
-use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Remedy, Support};
+use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, Fragmentation, Snapshot};
 use crate::Error;

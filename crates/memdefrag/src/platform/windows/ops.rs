@@ -6,7 +6,8 @@ use super::api::{
     MemoryListCommand, NtApi, NtStatus, OsVersion, Privilege, PrivilegeError, PrivilegeState,
     SetRequest,
 };
-use crate::backend::{NotPrivileged, OpInfo, OsError, Outcome, Remedy, Support};
+use crate::backend::{NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, MemoryLists, Snapshot, Sources, WindowsMemory};
 use crate::Error;
