@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use memdefrag::watch::Threshold;
+use memdefrag::watch::{Threshold, WatchConfig};
 use memdefrag::Op;
 
 /// Free and defragment physical memory by asking the kernel to do it.
@@ -44,6 +44,56 @@ pub(crate) enum Command {
     /// Watch memory and purge when a trigger fires, with a cooldown that backs off when purging
     /// does not help. Quiet between actions; one line per action.
     Watch(WatchArgs),
+    /// Run `watch` as a Windows service: unattended, from boot, across log-offs.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServiceCommand {
+    /// Register the service (start type automatic, account LocalSystem, restarted on failure)
+    /// running `watch` with these options. Needs an elevated prompt.
+    Install {
+        #[command(flatten)]
+        name: ServiceName,
+        /// Replace a service of that name that is already installed.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+    /// Start the service and wait until it runs. Needs an elevated prompt.
+    Start(ServiceName),
+    /// Stop the service (after the operation in progress) and wait until it has stopped. Needs
+    /// an elevated prompt.
+    Stop(ServiceName),
+    /// Show whether the service is installed, its state, its options and its last actions.
+    Status {
+        #[command(flatten)]
+        name: ServiceName,
+        /// How many of the last actions to show.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        last: usize,
+    },
+    /// Stop the service and remove it, with its event log source. Needs an elevated prompt.
+    Uninstall(ServiceName),
+    /// Run as the service (the service control manager starts this; not for people).
+    #[command(hide = true)]
+    Run {
+        #[command(flatten)]
+        name: ServiceName,
+        /// The recorded watch options; checked once the service has started, so that bad ones
+        /// are reported to the service control manager instead of exiting before it hears.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        options: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServiceName {
+    /// The service name, for more than one instance.
+    #[arg(long, default_value = memdefrag_service::spec::DEFAULT_NAME)]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -78,9 +128,95 @@ pub(crate) struct WatchArgs {
     pub dry_run: bool,
 }
 
+impl WatchArgs {
+    /// The watch these options ask for.
+    pub(crate) fn config(&self) -> WatchConfig {
+        WatchConfig {
+            ops: self.ops.clone(),
+            standby_above: self.standby_above,
+            free_below: self.free_below,
+            usage_above: self.usage_above,
+            every: self.every,
+            interval: self.interval,
+            cooldown: self.cooldown,
+            once: self.once,
+            dry_run: self.dry_run,
+        }
+    }
+
+    /// These options as arguments that parse back to them (what a service records).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |flag: &str, value: String| {
+            args.push(flag.to_owned());
+            args.push(value);
+        };
+        if !self.ops.is_empty() {
+            let ops: Vec<&str> = self.ops.iter().map(|op| op.name()).collect();
+            push("--ops", ops.join(","));
+        }
+        if let Some(bytes) = self.standby_above {
+            push("--standby-above", format_size(bytes));
+        }
+        match self.free_below {
+            Some(Threshold::Bytes(bytes)) => push("--free-below", format_size(bytes)),
+            Some(Threshold::Percent(p)) => push("--free-below", format!("{p}%")),
+            None => {}
+        }
+        if let Some(p) = self.usage_above {
+            push("--usage-above", format!("{p}%"));
+        }
+        if let Some(every) = self.every {
+            push("--every", format_duration(every));
+        }
+        push("--interval", format_duration(self.interval));
+        push("--cooldown", format_duration(self.cooldown));
+        if self.once {
+            args.push("--once".into());
+        }
+        if self.dry_run {
+            args.push("--dry-run".into());
+        }
+        args
+    }
+}
+
+/// A size in the largest unit that holds it exactly (1GiB, 1536MiB, 1000B).
+#[cfg_attr(not(windows), allow(dead_code))]
+fn format_size(bytes: u64) -> String {
+    for (unit, size) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// A duration as one word that parses back (1h30m, 500ms).
+#[cfg_attr(not(windows), allow(dead_code))]
+fn format_duration(duration: Duration) -> String {
+    humantime::format_duration(duration)
+        .to_string()
+        .replace(' ', "")
+}
+
+/// The watch options a service recorded, parsed as `memdefrag watch` parses them.
+#[derive(Debug, Parser)]
+#[command(name = "memdefrag watch", no_binary_name = true)]
+pub(crate) struct RecordedWatch {
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RunOptions {
-    /// Show the plan, each kernel call and an estimate of what it would release; change nothing.
+    /// Show the plan, each kernel call and an estimate of what it would free; change nothing.
     /// Needs no privilege.
     #[arg(long)]
     pub dry_run: bool,
@@ -216,6 +352,61 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn recorded_watch_options_parse_back_to_the_same_watch() {
+        for given in [
+            &["--every", "1s", "--ops", "standby"][..],
+            &[
+                "--standby-above",
+                "1536MiB",
+                "--free-below",
+                "12.5%",
+                "--cooldown",
+                "1h30m",
+            ],
+            &[
+                "--usage-above",
+                "90",
+                "--ops",
+                "modified,standby",
+                "--dry-run",
+                "--interval",
+                "500ms",
+            ],
+            &["--standby-above", "1000000007B", "--free-below", "2GB"],
+        ] {
+            let parsed = RecordedWatch::try_parse_from(given).unwrap().watch;
+            let recorded = parsed.to_args();
+            let again = RecordedWatch::try_parse_from(&recorded).unwrap().watch;
+            assert_eq!(again.config(), parsed.config(), "{given:?} -> {recorded:?}");
+        }
+        let parsed = RecordedWatch::try_parse_from(["--every", "1s", "--ops", "standby"])
+            .unwrap()
+            .watch;
+        assert_eq!(
+            parsed.to_args(),
+            [
+                "--ops",
+                "standby",
+                "--every",
+                "1s",
+                "--interval",
+                "1s",
+                "--cooldown",
+                "30s"
+            ]
+        );
+        assert_eq!(format_size(2_000_000_000), "1953125KiB");
+        assert_eq!(format_size(2_000_000_001), "2000000001B");
+        assert_eq!(format_size(3 << 30), "3GiB");
+    }
+
+    #[test]
+    fn bad_recorded_options_are_usage_errors() {
+        let err = RecordedWatch::try_parse_from(["--every", "soon"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
     }
 
     #[test]

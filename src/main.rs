@@ -4,6 +4,7 @@
 
 mod cli;
 mod messages;
+mod service;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use memdefrag::watch::{self, Watch, WatchConfig, WatchError};
+use memdefrag::watch::{self, Watch, WatchError};
 use memdefrag::{exit, render, Backend, Error, Native, Op, Plan, Stop};
 
 use crate::cli::{Cli, Command, RunOptions, WatchArgs};
@@ -22,9 +23,12 @@ fn main() -> ExitCode {
     match run(cli.command, json) {
         Ok(code) => code,
         Err(err) => {
-            let (message, code) = match err.downcast_ref::<Error>() {
-                Some(e) => (messages::error(e), e.exit_code()),
-                None => (format!("{err:#}"), exit::FAILED),
+            let (message, code) = if let Some(e) = err.downcast_ref::<Error>() {
+                (messages::error(e), e.exit_code())
+            } else if let Some(e) = err.downcast_ref::<Exit>() {
+                (e.message.clone(), e.code)
+            } else {
+                (format!("{err:#}"), exit::FAILED)
             };
             if json {
                 // One line, so that it also fits `watch --json`'s one object per line.
@@ -56,8 +60,30 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         }
         Command::Defrag { run } => execute(&system, &Plan::default_for(&system), &run, json),
         Command::Purge { ops, run } => execute(&system, &Plan::canonical(ops), &run, json),
-        Command::Watch(args) => watch(&system, args, json),
+        Command::Watch(args) => watch(&system, &args, json),
+        Command::Service(command) => service::run(&system, command, json),
     }
+}
+
+/// Exits as clap does for a usage error (exit 2), under the subcommand at `path`.
+pub(crate) fn usage_error(path: &[&str], message: &str) -> ! {
+    let mut command = Cli::command();
+    let mut sub = &mut command;
+    for name in path {
+        sub = sub.find_subcommand_mut(name).expect("a subcommand");
+    }
+    sub.clone()
+        .bin_name(format!("memdefrag {}", path.join(" ")))
+        .error(clap::error::ErrorKind::InvalidValue, message)
+        .exit()
+}
+
+/// An error with its own exit code and message, from the command line itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Exit {
+    pub code: i32,
+    pub message: String,
 }
 
 fn execute(
@@ -81,35 +107,11 @@ fn execute(
     Ok(exit_code(result.exit_code()))
 }
 
-fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let config = WatchConfig {
-        ops: args.ops,
-        standby_above: args.standby_above,
-        free_below: args.free_below,
-        usage_above: args.usage_above,
-        every: args.every,
-        interval: args.interval,
-        cooldown: args.cooldown,
-        once: args.once,
-        dry_run: args.dry_run,
-    };
+fn watch(system: &Native, args: &WatchArgs, json: bool) -> anyhow::Result<ExitCode> {
     // Everything is checked once, before watching starts.
-    let watch = match Watch::new(system, config) {
+    let watch = match Watch::new(system, args.config()) {
         Ok(watch) => watch,
-        Err(WatchError::Config(e)) => {
-            let mut command = Cli::command();
-            let watch = command
-                .find_subcommand_mut("watch")
-                .expect("watch subcommand");
-            watch
-                .clone()
-                .bin_name("memdefrag watch")
-                .error(
-                    clap::error::ErrorKind::InvalidValue,
-                    messages::watch_config(&e),
-                )
-                .exit();
-        }
+        Err(WatchError::Config(e)) => usage_error(&["watch"], &messages::watch_config(&e)),
         Err(WatchError::Plan(e)) => return Err(e.into()),
     };
     let stop = Stop::new();
@@ -137,7 +139,7 @@ fn watch(system: &Native, args: WatchArgs, json: bool) -> anyhow::Result<ExitCod
 }
 
 /// Prints `value` as JSON or, for people, as `human` renders it.
-fn show<T: serde::Serialize>(
+pub(crate) fn show<T: serde::Serialize>(
     json: bool,
     value: &T,
     human: impl FnOnce(&T) -> String,
@@ -150,7 +152,7 @@ fn show<T: serde::Serialize>(
 }
 
 /// Writes to stdout; a closed pipe (`memdefrag status | head -1`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("write to stdout"),

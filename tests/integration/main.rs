@@ -15,6 +15,7 @@ mod util;
 mod cli;
 #[cfg(target_os = "linux")]
 mod linux;
+mod service;
 mod watch;
 #[cfg(windows)]
 mod windows;

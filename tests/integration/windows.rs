@@ -1,5 +1,5 @@
 //! The Windows backend through the CLI: on Windows, or under Wine, where `scripts/test` runs these
-//! with the prefix reporting Windows 7 and then Windows 10 (`MEMDEFRAG_TEST_WINE_VERSION`).
+//! with `MEMDEFRAG_TEST_UNDER_WINE` set.
 //!
 //! Wine's NtSetSystemInformation is a stub that succeeds without effect and its memory-list query
 //! fails, so under Wine these prove loading, linking, parsing, reporting and the fallback; the
@@ -14,9 +14,9 @@ use crate::util::{
     require_elevation, stderr,
 };
 
-/// The Windows version the Wine prefix was set to, when running under Wine.
-fn wine_version() -> Option<String> {
-    std::env::var("MEMDEFRAG_TEST_WINE_VERSION").ok()
+/// Whether these tests run under Wine (scripts/test says so).
+fn under_wine() -> bool {
+    std::env::var_os("MEMDEFRAG_TEST_UNDER_WINE").is_some()
 }
 
 fn find<'a>(ops: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -120,7 +120,7 @@ fn status_reads_the_lists_or_falls_back_and_says_so() {
         let standby: u64 = by_priority.iter().map(|b| b.as_u64().unwrap()).sum();
         assert_eq!(standby, s["cache_bytes"].as_u64().unwrap());
     }
-    if wine_version().is_some() {
+    if under_wine() {
         // Wine answers STATUS_INVALID_INFO_CLASS to the memory-list query.
         assert!(detail["memory_lists"].is_null(), "{detail}");
         assert!(detail["memory_lists_error"]
@@ -155,50 +155,27 @@ fn elevated_defrag_runs_working_sets_modified_standby_in_order() {
 
 #[test]
 #[ignore = "purges memory and needs elevation; scripts/test runs it under Wine"]
-fn elevated_version_gated_operations_follow_the_reported_version() {
+fn elevated_registry_and_combine_run_on_every_supported_windows() {
     require_elevation();
     let _lock = kernel_state_lock();
     let (_, ops) = memdefrag_json(&["ops", "--json"]);
-    let supported = |op: &str| find(&ops, op)["supported"] == true;
-    match wine_version().as_deref() {
-        Some("win7") => {
-            assert!(!supported("registry") && !supported("combine"));
-            assert!(find(&ops, "registry")["reason"]
-                .as_str()
-                .unwrap()
-                .contains("needs Windows 8.1 (6.3) or later; this is Windows 6.1"));
-        }
-        Some("win10") => assert!(supported("registry") && supported("combine")),
-        _ => {}
-    }
     for op in ["registry", "combine"] {
-        let out = memdefrag(&["purge", op, "--json"]);
-        if supported(op) && out.status.code() == Some(1) && wine_version().is_none() {
-            // Real Windows may refuse (page combining is off on Windows Server): the refusal
-            // must carry its NTSTATUS.
-            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let error = &report["operations"][0]["error"];
-            assert!(
-                error["ntstatus"].as_str().unwrap().starts_with("0x"),
-                "{error}"
-            );
-        } else if supported(op) {
-            assert_exit(&out, 0);
-        } else {
-            assert_exit(&out, 3);
-            assert!(stderr(&out).contains(&format!("'{op}' is not supported here")));
-        }
-    }
-    if supported("combine") {
-        let (out, report) = memdefrag_json(&["purge", "combine", "--json"]);
-        let op = &report["operations"][0];
+        // Windows 10 and later all have both calls: nothing to gate on the version.
+        assert_eq!(find(&ops, op)["supported"], true, "{op}");
+        let (out, report) = memdefrag_json(&["purge", op, "--json"]);
+        let result = &report["operations"][0];
         match out.status.code() {
-            Some(0) => assert!(op["counts"]["pages_combined"].is_u64(), "{report}"),
-            // Real Windows may refuse; Wine's stub never does.
-            Some(1) if wine_version().is_none() => {
-                assert!(op["error"]["ntstatus"].is_string(), "{report}");
+            Some(0) => {
+                if op == "combine" {
+                    assert!(result["counts"]["pages_combined"].is_u64(), "{report}");
+                }
             }
-            other => panic!("purge combine exited {other:?}: {report}"),
+            // Real Windows may refuse (page combining is off on Windows Server): the refusal
+            // must carry its NTSTATUS. Wine's stub never refuses.
+            Some(1) if !under_wine() => {
+                assert!(result["error"]["ntstatus"].is_string(), "{report}");
+            }
+            other => panic!("purge {op} exited {other:?}: {report}"),
         }
     }
 }
@@ -210,7 +187,7 @@ fn elevated_flush_volumes_enumerates_every_volume() {
     let _lock = kernel_state_lock();
     let (out, report) = memdefrag_json(&["purge", "flush-volumes", "--json"]);
     let op = &report["operations"][0];
-    if wine_version().is_none() {
+    if !under_wine() {
         assert_exit(&out, 0);
         assert!(
             op["counts"]["volumes_flushed"].as_u64().unwrap() >= 1,
@@ -271,4 +248,115 @@ fn elevated_watch_once_acts_and_exits_cleanly() {
     assert_eq!(event["cooldown_ms"].as_u64().unwrap() % 30_000, 0);
     let out = memdefrag(&["watch", "--once", "--ops", "compact", "--usage-above", "0"]);
     assert_exit(&out, 3);
+}
+
+/// The minimum Windows version is what the binary's imports need: every import must be in
+/// `tests/windows-imports.txt`, which gives, for each import newer than Windows 7, the oldest
+/// Windows that has it (from its documentation). A new import fails this test until someone has
+/// checked its minimum version and listed it. The list is for the GNU target, which scripts/test
+/// builds; MSVC builds import the C runtime differently.
+#[test]
+#[cfg(target_env = "gnu")]
+fn the_binary_needs_nothing_newer_than_windows_10() {
+    use object::Object;
+    let listed: Vec<(String, u32)> = include_str!("../windows-imports.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let mut fields = line.split_whitespace();
+            let import = fields.next().unwrap().to_ascii_lowercase();
+            let since = fields
+                .next()
+                .map_or(7, |v| v.parse().expect("a Windows version"));
+            (import, since)
+        })
+        .collect();
+    let data = std::fs::read(crate::util::bin()).expect("read memdefrag.exe");
+    let file = object::File::parse(&*data).expect("a PE file");
+    assert!(
+        file.section_by_name(".idata").is_some(),
+        "no import section"
+    );
+    let mut unlisted = Vec::new();
+    let mut newest = 0;
+    for import in file.imports().expect("imports") {
+        let name = format!(
+            "{}!{}",
+            String::from_utf8_lossy(import.library()),
+            String::from_utf8_lossy(import.name())
+        )
+        .to_ascii_lowercase();
+        match listed.iter().find(|(l, _)| *l == name) {
+            Some(&(_, since)) => newest = newest.max(since),
+            None => unlisted.push(name),
+        }
+    }
+    assert!(
+        unlisted.is_empty(),
+        "imports not yet checked for their minimum Windows version (add them to \
+         tests/windows-imports.txt): {unlisted:#?}"
+    );
+    assert_eq!(
+        newest, 10,
+        "the newest import needs Windows {newest}; README and `ops` say Windows 10"
+    );
+}
+
+/// The event log reads the service's events with memdefrag.exe's message table: each event ID
+/// must format as the text reported, as Event Viewer does it (FormatMessageW from the module).
+#[test]
+fn the_message_table_formats_every_event_as_its_text() {
+    use windows_sys::Win32::Foundation::FreeLibrary;
+    use windows_sys::Win32::System::Diagnostics::Debug::{
+        FormatMessageW, FORMAT_MESSAGE_ARGUMENT_ARRAY, FORMAT_MESSAGE_FROM_HMODULE,
+    };
+    use windows_sys::Win32::System::LibraryLoader::{LoadLibraryExW, LOAD_LIBRARY_AS_DATAFILE};
+
+    let path: Vec<u16> = std::path::absolute(crate::util::bin())
+        .unwrap()
+        .to_string_lossy()
+        .encode_utf16()
+        .chain(Some(0))
+        .collect();
+    // SAFETY: a NUL-terminated path; loaded as data only, nothing of it runs.
+    let module = unsafe {
+        LoadLibraryExW(
+            path.as_ptr(),
+            std::ptr::null_mut(),
+            LOAD_LIBRARY_AS_DATAFILE,
+        )
+    };
+    assert!(
+        !module.is_null(),
+        "load memdefrag.exe: {}",
+        std::io::Error::last_os_error()
+    );
+    let text: Vec<u16> = "an action ran".encode_utf16().chain(Some(0)).collect();
+    let args = [text.as_ptr() as usize];
+    for id in 1..=4u32 {
+        let mut buf = [0u16; 256];
+        // SAFETY: `module` is loaded; `buf` has the length passed; the one insert is a live
+        // NUL-terminated string, passed as an argument array as FORMAT_MESSAGE_ARGUMENT_ARRAY
+        // requires.
+        let n = unsafe {
+            FormatMessageW(
+                FORMAT_MESSAGE_FROM_HMODULE | FORMAT_MESSAGE_ARGUMENT_ARRAY,
+                module as *const std::ffi::c_void,
+                id,
+                0,
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+                args.as_ptr().cast(),
+            )
+        };
+        let message = String::from_utf16_lossy(&buf[..n as usize]);
+        assert_eq!(
+            message,
+            "an action ran\r\n",
+            "event {id}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    // SAFETY: loaded above and freed once.
+    unsafe { FreeLibrary(module) };
 }

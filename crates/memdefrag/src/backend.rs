@@ -126,6 +126,40 @@ impl fmt::Display for OsError {
     }
 }
 
+/// What an operation would free, estimated from a snapshot before it runs. It means the same as
+/// a report's `freed_bytes`: memory that becomes free. An operation that only moves pages (to a
+/// list they can later be freed from) frees 0, and says in `note` what it moves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Estimate {
+    /// The bytes it would free; `None` when that cannot be told beforehand.
+    pub bytes: Option<u64>,
+    /// What else it would do, e.g. "moves 1.2 GiB to the standby list".
+    pub note: Option<String>,
+}
+
+impl Estimate {
+    /// It would free `bytes`.
+    pub fn frees(bytes: u64) -> Estimate {
+        Estimate {
+            bytes: Some(bytes),
+            note: None,
+        }
+    }
+
+    /// It frees nothing by itself, and does what `note` says.
+    pub fn moves(note: impl Into<String>) -> Estimate {
+        Estimate {
+            bytes: Some(0),
+            note: Some(note.into()),
+        }
+    }
+
+    /// What it would free cannot be told beforehand.
+    pub fn unknown() -> Estimate {
+        Estimate::default()
+    }
+}
+
 /// What a successful operation reports besides success: counts and remarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -155,8 +189,8 @@ pub trait Backend: Send + Sync {
     /// The memory state now.
     fn snapshot(&self) -> Result<Snapshot, Error>;
 
-    /// What `op` would release, estimated from `snapshot`; `None` when it cannot be told.
-    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Option<u64>;
+    /// What `op` would free, estimated from `snapshot`.
+    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate;
 
     /// Runs `op`. Only called after `describe` said it is supported and `check_privilege` passed.
     fn run(&self, op: Op) -> Result<Outcome, OsError>;

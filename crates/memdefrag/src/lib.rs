@@ -43,7 +43,7 @@ mod stop;
 pub mod testing;
 pub mod watch;
 
-pub use backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
+pub use backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
 pub use error::{exit, Error, Remedy};
 pub use op::Op;
 pub use plan::{Plan, ValidatedPlan};

@@ -121,8 +121,12 @@ pub struct PlannedOp {
     pub privilege: String,
     /// Whether this process holds that privilege now.
     pub privileged: bool,
-    /// What the operation would release, estimated from the current state; null when unknown.
+    /// What the operation would free, estimated from the current state; null when unknown. An
+    /// operation that only moves pages frees 0.
     pub estimated_bytes: Option<u64>,
+    /// What else it would do (e.g. how much it moves to the standby list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What a plan would do, without doing it.

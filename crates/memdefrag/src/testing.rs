@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
 use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, Snapshot};
@@ -152,8 +152,15 @@ impl Backend for Scripted {
         Ok(snapshot)
     }
 
-    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Option<u64> {
-        (op == Op::Standby).then_some(snapshot.cache_bytes)
+    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
+        match op {
+            Op::Standby => Estimate::frees(snapshot.cache_bytes),
+            Op::Modified => Estimate::moves(format!(
+                "writes {} bytes back; they stay cached",
+                snapshot.modified_bytes
+            )),
+            _ => Estimate::unknown(),
+        }
     }
 
     fn run(&self, op: Op) -> Result<Outcome, OsError> {

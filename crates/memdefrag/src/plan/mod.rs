@@ -109,12 +109,16 @@ impl ValidatedPlan {
         let operations: Vec<PlannedOp> = self
             .infos
             .iter()
-            .map(|info| PlannedOp {
-                estimated_bytes: backend.estimate(info.op, &before),
-                op: info.op,
-                kernel_call: info.kernel_call.clone(),
-                privilege: info.privilege.clone(),
-                privileged: backend.check_privilege(info.op).is_ok(),
+            .map(|info| {
+                let estimate = backend.estimate(info.op, &before);
+                PlannedOp {
+                    op: info.op,
+                    kernel_call: info.kernel_call.clone(),
+                    privilege: info.privilege.clone(),
+                    privileged: backend.check_privilege(info.op).is_ok(),
+                    estimated_bytes: estimate.bytes,
+                    note: estimate.note,
+                }
             })
             .collect();
         Ok(DryRun::new(operations, before))

@@ -2,7 +2,8 @@
 //!
 //! - `Native`, a type implementing [`Backend`] over the system's calls, and `native()`;
 //! - `on_console_close(callback)`: have `callback` called, with the time the system allows,
-//!   when the console window closes (Windows); elsewhere it does nothing.
+//!   when the console window closes or the system shuts down, and ignore log-off events
+//!   (Windows); elsewhere it does nothing.
 //!
 //! `linux` and `windows` are the real backends; `unsupported` answers "unsupported" for every
 //! operation so that the library and the CLI still build and explain themselves elsewhere.
@@ -28,14 +29,15 @@ use unsupported as imp;
 
 use std::time::Duration;
 
-use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
 
-/// Has `callback` called when the console window is closed (Windows), with the time the
-/// system allows before it ends the process; the process ends when `callback` returns.
-/// Elsewhere it does nothing: signals reach the process's own handlers.
+/// Has `callback` called when the console window is closed or the system shuts down (Windows),
+/// with the time the system allows before it ends the process; the process ends when `callback`
+/// returns. A log-off event is ignored from then on. Elsewhere it does nothing: signals reach the
+/// process's own handlers.
 pub(crate) fn on_console_close(
     callback: impl Fn(Duration) + Send + Sync + 'static,
 ) -> std::io::Result<()> {
@@ -86,7 +88,7 @@ impl Backend for Native {
     fn snapshot(&self) -> Result<Snapshot, Error> {
         self.inner.snapshot()
     }
-    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Option<u64> {
+    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         self.inner.estimate(op, snapshot)
     }
     fn run(&self, op: Op) -> Result<Outcome, OsError> {

@@ -2,7 +2,7 @@
 //! unsupported, and no statistics are read. It keeps the library and the CLI building (and
 //! explaining themselves) everywhere.
 
-use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -40,8 +40,8 @@ impl Backend for Native {
     fn snapshot(&self) -> Result<Snapshot, Error> {
         Err(Error::UnsupportedPlatform(PLATFORM))
     }
-    fn estimate(&self, _op: Op, _snapshot: &Snapshot) -> Option<u64> {
-        None
+    fn estimate(&self, _op: Op, _snapshot: &Snapshot) -> Estimate {
+        Estimate::unknown()
     }
     fn run(&self, op: Op) -> Result<Outcome, OsError> {
         Err(OsError::other(format!(

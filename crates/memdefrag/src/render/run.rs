@@ -10,17 +10,21 @@ pub fn dry_run(d: &DryRun) -> String {
     let mut out = String::from("dry run: nothing will be changed\n\n");
     for (i, p) in d.operations.iter().enumerate() {
         let estimate = match p.estimated_bytes {
-            Some(b) => format!("would release ~{}", human_bytes(b)),
-            None => "release unknown".into(),
+            Some(0) => "frees nothing by itself".to_owned(),
+            Some(b) => format!("would free ~{}", human_bytes(b)),
+            None => "frees an unknown amount".into(),
         };
         let _ = writeln!(out, "  {}. {:<19} {estimate}", i + 1, p.op);
+        if let Some(note) = &p.note {
+            let _ = writeln!(out, "     {note}");
+        }
         let _ = writeln!(out, "     call: {}", p.kernel_call);
         let held = if p.privileged { "held" } else { "NOT held" };
         let _ = writeln!(out, "     privilege: {} [{held}]", p.privilege);
     }
     let _ = writeln!(
         out,
-        "\nestimated total: ~{} (free now {}, cache {}, modified {})",
+        "\nwould free ~{} in all (free now {}, cache {}, modified {})",
         human_bytes(d.estimated_bytes),
         human_bytes(d.before.free_bytes),
         human_bytes(d.before.cache_bytes),

@@ -198,18 +198,24 @@ fn ops_list() {
 
 #[test]
 fn a_dry_run() {
-    let planned = |op: Op, privileged, estimated_bytes| PlannedOp {
+    let planned = |op: Op, privileged, estimated_bytes, note: Option<&str>| PlannedOp {
         op,
         kernel_call: format!("call {op}"),
         privilege: "root".into(),
         privileged,
         estimated_bytes,
+        note: note.map(str::to_owned),
     };
     let dry = DryRun::new(
         vec![
-            planned(Op::Modified, true, Some(5 * MIB)),
-            planned(Op::Standby, false, Some(3 * GIB)),
-            planned(Op::Combine, true, None),
+            planned(
+                Op::Modified,
+                true,
+                Some(0),
+                Some("writes 5.0 MiB of dirty pages back to disk; they stay cached"),
+            ),
+            planned(Op::Standby, false, Some(3 * GIB), None),
+            planned(Op::Combine, true, None, None),
         ],
         linux(10 * GIB, 3 * GIB),
     );

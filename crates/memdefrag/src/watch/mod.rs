@@ -81,13 +81,8 @@ impl<'a> Watch<'a> {
     /// Checks everything once, before watching starts: the configuration, that every operation
     /// is supported here, and (unless `dry_run`) the privilege they need. Empty `ops` become the
     /// platform's [`default_ops`].
-    pub fn new(backend: &'a dyn Backend, mut config: WatchConfig) -> Result<Watch<'a>, WatchError> {
-        config.validate()?;
-        if config.ops.is_empty() {
-            config.ops = default_ops(backend);
-        }
-        config.ops = Op::canonical(config.ops);
-        let plan = Plan::canonical(config.ops.iter().copied()).validate(backend)?;
+    pub fn new(backend: &'a dyn Backend, config: WatchConfig) -> Result<Watch<'a>, WatchError> {
+        let (config, plan) = Watch::prepare(backend, config)?;
         if !config.dry_run {
             plan.check_privilege(backend)?;
         }
@@ -96,6 +91,25 @@ impl<'a> Watch<'a> {
             config,
             plan,
         })
+    }
+
+    /// Checks a configuration as [`Watch::new`] does, privilege apart, for a watch that will run
+    /// elsewhere (a service, under another account). Returns it with its operations filled in.
+    pub fn check(backend: &dyn Backend, config: WatchConfig) -> Result<WatchConfig, WatchError> {
+        Watch::prepare(backend, config).map(|(config, _)| config)
+    }
+
+    fn prepare(
+        backend: &dyn Backend,
+        mut config: WatchConfig,
+    ) -> Result<(WatchConfig, ValidatedPlan), WatchError> {
+        config.validate()?;
+        if config.ops.is_empty() {
+            config.ops = default_ops(backend);
+        }
+        config.ops = Op::canonical(config.ops);
+        let plan = Plan::canonical(config.ops.iter().copied()).validate(backend)?;
+        Ok((config, plan))
     }
 
     /// The configuration, with the operations it runs filled in.
@@ -182,9 +196,11 @@ impl<'a> Watch<'a> {
     }
 }
 
-/// Has a closing console window (Windows) stop `stop`'s run and wait, as long as Windows
-/// allows, for the operation in progress to finish. Elsewhere it does nothing: SIGTERM and SIGINT
-/// reach the process's own handlers, which request the stop.
+/// Has a closing console window or a shutdown (Windows) stop `stop`'s run and wait, as long as
+/// Windows allows, for the operation in progress to finish; a user's log-off (which processes in
+/// session 0, such as a task run as SYSTEM, receive for every user) no longer stops anything.
+/// Elsewhere it does nothing: SIGTERM and SIGINT reach the process's own handlers, which request
+/// the stop.
 pub fn hold_console_close(stop: &Stop) -> std::io::Result<()> {
     let stop = stop.clone();
     crate::platform::on_console_close(move |grace| {

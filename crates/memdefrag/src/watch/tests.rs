@@ -217,3 +217,25 @@ fn without_ops_it_runs_the_gentlest_purge_here() {
     };
     assert_eq!(default_ops(&no_low), [Op::Standby]);
 }
+
+#[test]
+fn check_validates_everything_but_privilege() {
+    let backend = Scripted {
+        unprivileged: HashSet::from([Op::Standby]),
+        unsupported: HashMap::from([(Op::Compact, "no".into())]),
+        ..Scripted::default()
+    };
+    let checked = Watch::check(&backend, config()).unwrap();
+    assert_eq!(checked.ops, [Op::Standby]);
+    assert!(
+        Watch::new(&backend, config()).is_err(),
+        "new checks privilege"
+    );
+    let unsupported = WatchConfig {
+        ops: vec![Op::Compact],
+        ..config()
+    };
+    let err = Watch::check(&backend, unsupported).err().unwrap();
+    assert_eq!(err.exit_code(), crate::exit::UNSUPPORTED);
+    assert!(backend.ran().is_empty());
+}

@@ -1,5 +1,5 @@
 //! Whole plans over the Windows backend, driven by the scripted NT API: the seed's sequence as
-//! Windows runs it, with its privileges, failures and version gating.
+//! Windows runs it, with its privileges, failures and estimates.
 
 use std::collections::{HashMap, HashSet};
 
@@ -7,7 +7,7 @@ use crate::platform::windows::api::MemoryListCommand::{
     EmptyWorkingSets, FlushModifiedList, PurgeStandbyList,
 };
 use crate::platform::windows::api::{NtStatus, Privilege, SetRequest};
-use crate::platform::windows::fake::{Event, Fake, WIN7};
+use crate::platform::windows::fake::{Event, Fake};
 use crate::platform::windows::Windows;
 use crate::{Op, Plan, Status};
 
@@ -111,18 +111,21 @@ fn a_token_without_the_privilege_is_refused_before_anything_runs() {
 }
 
 #[test]
-fn an_op_too_new_for_this_windows_stops_the_plan_before_anything_runs() {
-    let win7 = Windows(Fake {
-        version: WIN7,
+fn a_wow64_build_refuses_pointer_sized_calls_before_anything_runs() {
+    let wow64 = Windows(Fake {
+        wow64: true,
         ..Fake::default()
     });
-    for op in [Op::Registry, Op::Combine] {
+    for op in [Op::SystemWorkingSet, Op::Combine] {
         let err = Plan::canonical([Op::Standby, op])
-            .execute(&win7)
+            .execute(&wow64)
             .unwrap_err();
         assert_eq!(err.exit_code(), crate::exit::UNSUPPORTED);
     }
-    assert!(win7.0.sets().is_empty(), "never called in hope");
+    assert!(
+        wow64.0.sets().is_empty(),
+        "never called with the wrong layout"
+    );
 }
 
 #[test]
@@ -134,4 +137,39 @@ fn a_dry_run_shows_the_exact_calls_and_changes_nothing() {
         "NtSetSystemInformation(SystemMemoryListInformation=80, MemoryPurgeStandbyList=4)"
     );
     assert!(windows.0.sets().is_empty());
+}
+
+#[test]
+fn estimates_count_only_what_is_freed() {
+    let windows = Windows(Fake::default());
+    let dry = Plan::canonical([
+        Op::WorkingSets,
+        Op::SystemWorkingSet,
+        Op::Modified,
+        Op::Standby,
+    ])
+    .preview(&windows)
+    .unwrap();
+    let page = crate::platform::windows::fake::PAGE;
+    // Trimming working sets, the file cache and writing the modified list move pages to the
+    // standby list: they free nothing by themselves, and say what they move.
+    for planned in &dry.operations[..3] {
+        assert_eq!(planned.estimated_bytes, Some(0), "{planned:?}");
+        assert!(
+            planned.note.as_deref().unwrap().contains("to the standby"),
+            "{planned:?}"
+        );
+    }
+    assert!(dry.operations[1]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("64.0 MiB"));
+    assert!(dry.operations[2]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("0.1 MiB"));
+    assert_eq!(dry.operations[3].estimated_bytes, Some(250 * page));
+    assert_eq!(dry.estimated_bytes, 250 * page, "only the purge frees");
 }

@@ -19,7 +19,7 @@ mod pageout;
 mod sys;
 mod vmstat;
 
-use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
 use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, Fragmentation, Snapshot};
@@ -186,21 +186,30 @@ pub(crate) fn snapshot() -> Result<Snapshot, Error> {
     })
 }
 
-pub(crate) fn estimate(op: Op, snapshot: &Snapshot) -> Option<u64> {
+pub(crate) fn estimate(op: Op, snapshot: &Snapshot) -> Estimate {
     let Detail::Linux(m) = &snapshot.detail else {
-        return None;
+        return Estimate::unknown();
     };
     match op {
-        // File pages mapped by processes, plus anonymous pages where swap can take them.
-        Op::WorkingSets => Some(m.mapped + m.anon_pages.min(m.swap_free)),
-        Op::SystemWorkingSet => Some(m.slab_reclaimable),
-        Op::Modified => Some(m.dirty + m.writeback),
-        Op::Standby => Some(m.clean_cache()),
-        Op::StandbyLow => Some(m.inactive_file),
-        // Compaction moves pages; it frees none.
-        Op::Compact => Some(0),
-        Op::FlushVolumes | Op::Registry | Op::Combine => None,
+        // Paging out reclaims: file pages mapped by processes, plus anonymous pages where swap
+        // can take them.
+        Op::WorkingSets => Estimate::frees(m.mapped + m.anon_pages.min(m.swap_free)),
+        Op::SystemWorkingSet => Estimate::frees(m.slab_reclaimable),
+        // sync writes dirty pages back; they stay in the page cache, clean.
+        Op::Modified => Estimate::moves(format!(
+            "writes {} of dirty pages back to disk; they stay cached (clean) until standby drops them",
+            render_size(m.dirty + m.writeback)
+        )),
+        Op::Standby => Estimate::frees(m.clean_cache()),
+        Op::StandbyLow => Estimate::frees(m.inactive_file),
+        Op::Compact => Estimate::moves("moves pages into contiguous blocks; it frees none"),
+        Op::FlushVolumes | Op::Registry | Op::Combine => Estimate::unknown(),
     }
+}
+
+/// A size in MiB for an estimate's note.
+fn render_size(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 pub(crate) fn run(op: Op) -> Result<Outcome, OsError> {
@@ -279,7 +288,7 @@ impl Backend for Native {
     fn snapshot(&self) -> Result<Snapshot, Error> {
         snapshot()
     }
-    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Option<u64> {
+    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         estimate(op, snapshot)
     }
     fn run(&self, op: Op) -> Result<Outcome, OsError> {

@@ -95,30 +95,6 @@ pub(crate) enum PrivilegeError {
     Os(u32, String),
 }
 
-/// The OS version RtlGetVersion reports (not the compatibility-shimmed GetVersionEx one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct OsVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub build: u32,
-}
-
-impl OsVersion {
-    pub(crate) const VISTA: (u32, u32) = (6, 0);
-    pub(crate) const WINDOWS_8_1: (u32, u32) = (6, 3);
-    pub(crate) const WINDOWS_10: (u32, u32) = (10, 0);
-
-    pub(crate) fn at_least(self, (major, minor): (u32, u32)) -> bool {
-        (self.major, self.minor) >= (major, minor)
-    }
-}
-
-impl fmt::Display for OsVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.build)
-    }
-}
-
 /// SYSTEM_MEMORY_LIST_INFORMATION, in pages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct MemoryListPages {
@@ -153,8 +129,6 @@ pub(crate) struct VolumeFlush {
 
 /// The NT and Win32 calls the Windows backend makes.
 pub(crate) trait NtApi {
-    /// RtlGetVersion.
-    fn version(&self) -> OsVersion;
     /// IsWow64Process: a 32-bit process on 64-bit Windows.
     fn is_wow64(&self) -> bool;
     /// TokenElevation of the process token.

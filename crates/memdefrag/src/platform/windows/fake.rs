@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::api::{
-    DocumentedMemory, MemoryListPages, NtApi, NtStatus, OsVersion, Privilege, PrivilegeError,
-    PrivilegeState, SetRequest, VolumeFlush,
+    DocumentedMemory, MemoryListPages, NtApi, NtStatus, Privilege, PrivilegeError, PrivilegeState,
+    SetRequest, VolumeFlush,
 };
 
 /// A call the backend made, as the fake recorded it.
@@ -21,7 +21,6 @@ pub(crate) enum Event {
 
 /// A scripted NT API: what each call answers, and the record of calls made.
 pub(crate) struct Fake {
-    pub(crate) version: OsVersion,
     pub(crate) wow64: bool,
     pub(crate) elevated: bool,
     /// Privileges the token holds; of these, the ones already enabled.
@@ -35,27 +34,11 @@ pub(crate) struct Fake {
     pub(crate) events: Mutex<Vec<Event>>,
 }
 
-pub(crate) const WIN7: OsVersion = OsVersion {
-    major: 6,
-    minor: 1,
-    build: 7601,
-};
-pub(crate) const WIN81: OsVersion = OsVersion {
-    major: 6,
-    minor: 3,
-    build: 9600,
-};
-pub(crate) const WIN10: OsVersion = OsVersion {
-    major: 10,
-    minor: 0,
-    build: 19045,
-};
 pub(crate) const PAGE: u64 = 4096;
 
 impl Default for Fake {
     fn default() -> Fake {
         Fake {
-            version: WIN10,
             wow64: false,
             elevated: true,
             held: HashSet::from([Privilege::ProfileSingleProcess, Privilege::IncreaseQuota]),
@@ -113,9 +96,6 @@ impl Fake {
 }
 
 impl NtApi for Fake {
-    fn version(&self) -> OsVersion {
-        self.version
-    }
     fn is_wow64(&self) -> bool {
         self.wow64
     }

@@ -17,7 +17,7 @@ pub(crate) mod fake;
 mod ffi;
 
 use self::api::NtApi;
-use crate::backend::{Backend, NotPrivileged, OpInfo, OsError, Outcome};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -54,7 +54,7 @@ impl<A: NtApi + Send + Sync> Backend for Windows<A> {
     fn snapshot(&self) -> Result<Snapshot, Error> {
         ops::snapshot(&self.0)
     }
-    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Option<u64> {
+    fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         ops::estimate(op, snapshot)
     }
     fn run(&self, op: Op) -> Result<Outcome, OsError> {

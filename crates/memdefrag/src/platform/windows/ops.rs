@@ -3,10 +3,9 @@
 //! where each status figure comes from.
 
 use super::api::{
-    MemoryListCommand, NtApi, NtStatus, OsVersion, Privilege, PrivilegeError, PrivilegeState,
-    SetRequest,
+    MemoryListCommand, NtApi, NtStatus, Privilege, PrivilegeError, PrivilegeState, SetRequest,
 };
-use crate::backend::{NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::backend::{Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
 use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, MemoryLists, Snapshot, Sources, WindowsMemory};
@@ -37,22 +36,21 @@ enum Needs {
 struct Call {
     /// The NtSetSystemInformation request; `None` for flush-volumes (Win32 file API).
     request: Option<SetRequest>,
-    /// The oldest Windows that has the call, and its name.
-    since: ((u32, u32), &'static str),
     /// Whether the structure passed has pointer-sized fields (wrong layout under WOW64).
     pointer_sized: bool,
     needs: Needs,
 }
 
+/// The memory-list commands and queries (class 80) and page combining (class 130; System
+/// Informer enables it for its memory-lists window, from which it combines).
 const PROFILE: &[Privilege] = &[Privilege::ProfileSingleProcess];
-const QUOTA_AND_PROFILE: &[Privilege] =
-    &[Privilege::IncreaseQuota, Privilege::ProfileSingleProcess];
-const VISTA: ((u32, u32), &str) = (OsVersion::VISTA, "Windows Vista");
+/// The system file cache working set (class 81): phnt and System Informer name only this one.
+/// Asking for more would refuse tokens that hold only it (LOCAL SERVICE, NETWORK SERVICE).
+const QUOTA: &[Privilege] = &[Privilege::IncreaseQuota];
 
 fn call_of(op: Op) -> Option<Call> {
     let list = |command| Call {
         request: Some(SetRequest::MemoryList(command)),
-        since: VISTA,
         pointer_sized: false,
         needs: Needs::Privileges(PROFILE),
     };
@@ -63,25 +61,21 @@ fn call_of(op: Op) -> Option<Call> {
         Op::StandbyLow => list(MemoryListCommand::PurgeLowPriorityStandbyList),
         Op::SystemWorkingSet => Call {
             request: Some(SetRequest::TrimFileCache),
-            since: VISTA,
             pointer_sized: true,
-            needs: Needs::Privileges(QUOTA_AND_PROFILE),
+            needs: Needs::Privileges(QUOTA),
         },
         Op::Registry => Call {
             request: Some(SetRequest::ReconcileRegistry),
-            since: (OsVersion::WINDOWS_8_1, "Windows 8.1"),
             pointer_sized: false,
             needs: Needs::Elevation,
         },
         Op::Combine => Call {
             request: Some(SetRequest::CombinePages),
-            since: (OsVersion::WINDOWS_10, "Windows 10"),
             pointer_sized: true,
             needs: Needs::Privileges(PROFILE),
         },
         Op::FlushVolumes => Call {
             request: None,
-            since: ((5, 1), "Windows XP"),
             pointer_sized: false,
             needs: Needs::Elevation,
         },
@@ -155,16 +149,10 @@ pub(crate) fn describe(api: &dyn NtApi, op: Op) -> OpInfo {
     }
 }
 
-/// Version gating and WOW64 refusal, from the real OS version: never call in hope.
+/// WOW64 refusal: never call with a structure of the wrong layout. Every call here exists on
+/// every Windows memdefrag runs on (Windows 10 / Server 2016 and later: Rust's standard library
+/// needs them), so there is no version to check.
 fn unsupported_reason(api: &dyn NtApi, call: &Call) -> Option<String> {
-    let version = api.version();
-    let (since, name) = call.since;
-    if !version.at_least(since) {
-        return Some(format!(
-            "needs {name} ({}.{}) or later; this is Windows {version}",
-            since.0, since.1
-        ));
-    }
     if call.pointer_sized && api.is_wow64() {
         return Some(
             "this 32-bit build runs on 64-bit Windows (WOW64), where the structure this call \
@@ -426,18 +414,47 @@ pub(crate) fn snapshot(api: &dyn NtApi) -> Result<Snapshot, Error> {
     })
 }
 
-pub(crate) fn estimate(op: Op, snapshot: &Snapshot) -> Option<u64> {
+pub(crate) fn estimate(op: Op, snapshot: &Snapshot) -> Estimate {
     let Detail::Windows(w) = &snapshot.detail else {
-        return None;
+        return Estimate::unknown();
     };
     let lists = w.memory_lists.as_ref();
+    let size = |bytes: u64| format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20));
     match op {
-        // Trimmed pages move to the standby and modified lists; nothing is freed by itself.
-        Op::WorkingSets | Op::FlushVolumes | Op::Registry | Op::Combine | Op::Compact => None,
-        Op::SystemWorkingSet => w.file_cache_bytes,
-        Op::Modified => lists.map(|l| l.modified_bytes),
-        Op::Standby => lists.map(MemoryLists::standby_bytes),
-        Op::StandbyLow => lists.map(|l| l.standby_bytes_by_priority[0]),
+        // These move pages to the standby list (through the modified list for dirty ones): they
+        // free nothing by themselves; a standby purge after them does.
+        Op::WorkingSets => Estimate::moves(format!(
+            "moves process working sets (up to {} in use) to the standby and modified lists",
+            size(
+                snapshot
+                    .total_bytes
+                    .saturating_sub(snapshot.available_bytes)
+            )
+        )),
+        Op::SystemWorkingSet => Estimate::moves(match w.file_cache_bytes {
+            Some(bytes) => format!(
+                "moves the system file cache working set ({}) to the standby list",
+                size(bytes)
+            ),
+            None => "moves the system file cache working set to the standby list".into(),
+        }),
+        Op::Modified => Estimate::moves(match lists {
+            Some(l) => format!(
+                "writes the modified list ({}) to disk; its pages move to the standby list",
+                size(l.modified_bytes)
+            ),
+            None => "writes the modified list to disk; its pages move to the standby list".into(),
+        }),
+        Op::Standby => Estimate {
+            bytes: lists.map(MemoryLists::standby_bytes),
+            note: None,
+        },
+        Op::StandbyLow => Estimate {
+            bytes: lists.map(|l| l.standby_bytes_by_priority[0]),
+            note: None,
+        },
+        Op::FlushVolumes => Estimate::moves("writes volume buffers to disk; it frees nothing"),
+        Op::Registry | Op::Combine | Op::Compact => Estimate::unknown(),
     }
 }
 

@@ -1,9 +1,14 @@
 //! The console control handler: lets a closing console window wait for the operation in
 //! progress.
 //!
-//! Windows ends a console process as soon as its handlers return from a close, log-off or
-//! shutdown event, and at most 5 s after it. The handler calls the callback it was given, which
-//! decides what to stop and how long to wait, with the time that leaves.
+//! Windows ends a console process as soon as its handlers return from a close or shutdown event,
+//! and at most 5 s after it. The handler calls the callback it was given, which decides what to
+//! stop and how long to wait, with the time that leaves.
+//!
+//! A log-off event is not an end: processes in session 0 (services, tasks run as SYSTEM)
+//! receive CTRL_LOGOFF_EVENT whenever any user logs off. The handler answers it as handled, so
+//! that no handler installed before it (the signal handler that stops a watch) sees it, and the
+//! process goes on.
 //!
 //! # References
 //! - [SetConsoleCtrlHandler](https://learn.microsoft.com/windows/console/setconsolectrlhandler),
@@ -39,19 +44,21 @@ fn registration() -> MutexGuard<'static, Registration> {
 const GRACE: Duration = Duration::from_millis(4500);
 
 unsafe extern "system" fn handler(ctrl_type: u32) -> windows_sys::core::BOOL {
-    if matches!(
-        ctrl_type,
-        CTRL_CLOSE_EVENT | CTRL_LOGOFF_EVENT | CTRL_SHUTDOWN_EVENT
-    ) {
-        if let Some(callback) = registration().callback.as_ref() {
-            callback(GRACE);
+    match ctrl_type {
+        // Handled: nobody else sees it, and the process goes on.
+        CTRL_LOGOFF_EVENT => 1,
+        CTRL_CLOSE_EVENT | CTRL_SHUTDOWN_EVENT => {
+            if let Some(callback) = registration().callback.as_ref() {
+                callback(GRACE);
+            }
+            0 // FALSE: the next handler sees the event too, and then the process ends.
         }
+        _ => 0,
     }
-    0 // FALSE: not handled here; the next handler sees the event too.
 }
 
-/// Has `callback` called on a console close, log-off or shutdown event, before the handlers
-/// installed earlier (handlers added later run first).
+/// Has `callback` called on a console close or shutdown event, before the handlers installed
+/// earlier (handlers added later run first); from then on a log-off event is ignored.
 pub(crate) fn on_console_close(callback: Callback) -> std::io::Result<()> {
     let mut registration = registration();
     if !registration.installed {

@@ -1,37 +1,18 @@
-//! Documented facts about the system: its version, whether this process runs under WOW64, and
-//! the documented memory figures.
+//! Documented facts about the system: whether this process runs under WOW64, and the documented
+//! memory figures.
 //!
 //! # References
-//! - [RtlGetVersion](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlgetversion)
 //! - [IsWow64Process](https://learn.microsoft.com/windows/win32/api/wow64apiset/nf-wow64apiset-iswow64process)
 //! - [GlobalMemoryStatusEx](https://learn.microsoft.com/windows/win32/api/sysinfoapi/nf-sysinfoapi-globalmemorystatusex),
 //!   [GetPerformanceInfo](https://learn.microsoft.com/windows/win32/api/psapi/nf-psapi-getperformanceinfo)
 
-use windows_sys::Wdk::System::SystemServices::RtlGetVersion;
 use windows_sys::Win32::System::ProcessStatus::{GetPerformanceInfo, PERFORMANCE_INFORMATION};
-use windows_sys::Win32::System::SystemInformation::{
-    GlobalMemoryStatusEx, MEMORYSTATUSEX, OSVERSIONINFOW,
-};
+use windows_sys::Win32::System::SystemInformation::{GlobalMemoryStatusEx, MEMORYSTATUSEX};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, IsWow64Process};
 
 use super::nt::ulong_size;
 use super::text::last_error;
-use crate::platform::windows::api::{DocumentedMemory, OsVersion};
-
-/// The real version (RtlGetVersion, not the compatibility-shimmed GetVersionEx).
-pub(super) fn version() -> OsVersion {
-    // SAFETY: OSVERSIONINFOW is plain data; all-zero is a valid value.
-    let mut info: OSVERSIONINFOW = unsafe { std::mem::zeroed() };
-    info.dwOSVersionInfoSize = ulong_size::<OSVERSIONINFOW>();
-    // SAFETY: `info` is a live OSVERSIONINFOW with its size field set, as RtlGetVersion
-    // requires; it always succeeds for this structure.
-    unsafe { RtlGetVersion(&raw mut info) };
-    OsVersion {
-        major: info.dwMajorVersion,
-        minor: info.dwMinorVersion,
-        build: info.dwBuildNumber,
-    }
-}
+use crate::platform::windows::api::DocumentedMemory;
 
 /// Whether this is a 32-bit process on 64-bit Windows.
 pub(super) fn is_wow64() -> bool {

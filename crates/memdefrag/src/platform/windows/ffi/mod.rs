@@ -4,8 +4,7 @@
 //! - `nt`: `NtQuerySystemInformation` / `NtSetSystemInformation`, their classes and structures;
 //! - `token`: the process token's privileges and elevation;
 //! - `volumes`: flushing every volume's buffers;
-//! - `info`: the documented figures and facts (version, WOW64, GlobalMemoryStatusEx,
-//!   GetPerformanceInfo);
+//! - `info`: the documented figures and facts (WOW64, GlobalMemoryStatusEx, GetPerformanceInfo);
 //! - `console`: the console control handler;
 //! - `text`: UTF-16 strings and the system's error messages.
 //!
@@ -21,17 +20,14 @@ mod volumes;
 pub(crate) use console::on_console_close;
 
 use super::api::{
-    DocumentedMemory, MemoryListPages, NtApi, NtStatus, OsVersion, Privilege, PrivilegeError,
-    PrivilegeState, SetRequest, VolumeFlush,
+    DocumentedMemory, MemoryListPages, NtApi, NtStatus, Privilege, PrivilegeError, PrivilegeState,
+    SetRequest, VolumeFlush,
 };
 
 /// The real NT and Win32 calls.
 pub(crate) struct System;
 
 impl NtApi for System {
-    fn version(&self) -> OsVersion {
-        info::version()
-    }
     fn is_wow64(&self) -> bool {
         info::is_wow64()
     }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::*;
 use crate::platform::windows::api::VolumeFlush;
-use crate::platform::windows::fake::{Event, Fake, PAGE, WIN7, WIN81};
+use crate::platform::windows::fake::{Event, Fake, PAGE};
 
 #[test]
 fn a_token_without_the_privilege_is_refused_before_anything_runs() {
@@ -58,32 +58,31 @@ fn a_token_that_cannot_be_adjusted_is_explained() {
 }
 
 #[test]
-fn system_working_set_enables_the_quota_privilege_and_trims_the_file_cache() {
-    let fake = Fake {
-        enabled: HashSet::from([Privilege::ProfileSingleProcess]),
-        ..Fake::default()
-    };
+fn system_working_set_enables_only_the_quota_privilege_and_trims_the_file_cache() {
+    run(&Fake::default(), Op::SystemWorkingSet).unwrap();
+    let fake = Fake::default();
     run(&fake, Op::SystemWorkingSet).unwrap();
     assert_eq!(
         fake.events(),
         [
-            Event::Enable(vec![
-                Privilege::IncreaseQuota,
-                Privilege::ProfileSingleProcess
-            ]),
+            Event::Enable(vec![Privilege::IncreaseQuota]),
             Event::Set(SetRequest::TrimFileCache),
-            // Only what was off before is turned off again.
-            Event::Restore(vec![
-                (Privilege::IncreaseQuota, false),
-                (Privilege::ProfileSingleProcess, true)
-            ]),
+            Event::Restore(vec![(Privilege::IncreaseQuota, false)]),
         ]
     );
-    let fake = Fake {
+    // A token with only SeIncreaseQuotaPrivilege (LOCAL SERVICE, NETWORK SERVICE) may run it.
+    let quota_only = Fake {
+        held: HashSet::from([Privilege::IncreaseQuota]),
+        elevated: false,
+        ..Fake::default()
+    };
+    assert_eq!(check_privilege(&quota_only, Op::SystemWorkingSet), Ok(()));
+    assert!(check_privilege(&quota_only, Op::Standby).is_err());
+    let profile_only = Fake {
         held: HashSet::from([Privilege::ProfileSingleProcess]),
         ..Fake::default()
     };
-    let err = check_privilege(&fake, Op::SystemWorkingSet).unwrap_err();
+    let err = check_privilege(&profile_only, Op::SystemWorkingSet).unwrap_err();
     assert!(
         err.needs.contains("SeIncreaseQuotaPrivilege"),
         "{}",
@@ -92,42 +91,46 @@ fn system_working_set_enables_the_quota_privilege_and_trims_the_file_cache() {
 }
 
 #[test]
-fn registry_and_combine_are_gated_on_the_real_version() {
-    let supported = |fake: &Fake, op| describe(fake, op).unsupported_reason().is_none();
-    let win7 = Fake {
-        version: WIN7,
+fn a_privilege_already_on_is_left_on() {
+    let fake = Fake {
+        enabled: HashSet::from([Privilege::ProfileSingleProcess]),
         ..Fake::default()
     };
-    for op in [Op::Registry, Op::Combine] {
-        assert!(!supported(&win7, op), "{op}");
-        assert!(run(&win7, op).is_err(), "run() refuses too");
-    }
-    assert!(win7.sets().is_empty(), "never called in hope");
-    let reason = describe(&win7, Op::Registry).support;
+    run(&fake, Op::Standby).unwrap();
     assert_eq!(
-        reason,
-        Support::No {
-            reason: "needs Windows 8.1 (6.3) or later; this is Windows 6.1.7601".into()
-        }
+        fake.events().last(),
+        Some(&Event::Restore(vec![(
+            Privilege::ProfileSingleProcess,
+            true
+        )]))
     );
-    let win81 = Fake {
-        version: WIN81,
+}
+
+#[test]
+fn the_registry_flush_needs_an_elevated_token_and_enables_no_privilege() {
+    // phnt: "s: NULL (requires admin)"; System Informer calls it without adjusting privileges.
+    let fake = Fake::default();
+    run(&fake, Op::Registry).unwrap();
+    assert_eq!(fake.events(), [Event::Set(SetRequest::ReconcileRegistry)]);
+    let unelevated = Fake {
+        elevated: false,
         ..Fake::default()
     };
-    assert!(supported(&win81, Op::Registry));
-    assert!(!supported(&win81, Op::Combine));
-    let win10 = Fake::default();
-    assert!(supported(&win10, Op::Registry) && supported(&win10, Op::Combine));
-    for op in [
-        Op::WorkingSets,
-        Op::Modified,
-        Op::Standby,
-        Op::StandbyLow,
-        Op::SystemWorkingSet,
-    ] {
-        assert!(supported(&win7, op), "{op} since Vista");
+    let err = check_privilege(&unelevated, Op::Registry).unwrap_err();
+    assert!(err.needs.contains("elevated"), "{}", err.needs);
+    assert_eq!(
+        describe(&fake, Op::Registry).privilege,
+        "Administrator (elevated prompt)"
+    );
+}
+
+#[test]
+fn every_call_is_supported_on_every_windows_memdefrag_runs_on() {
+    let fake = Fake::default();
+    for op in Op::ALL {
+        let supported = describe(&fake, op).unsupported_reason().is_none();
+        assert_eq!(supported, op != Op::Compact, "{op}");
     }
-    assert!(!supported(&win10, Op::Compact));
 }
 
 #[test]
@@ -194,11 +197,20 @@ fn snapshot_from_the_lists_multiplies_pages_and_names_the_source() {
     assert!(matches!(events[query - 1], Event::Enable(_)));
     fake.assert_privileges_restored();
 
-    assert_eq!(estimate(Op::Standby, &s), Some(250 * PAGE));
-    assert_eq!(estimate(Op::StandbyLow, &s), Some(10 * PAGE));
-    assert_eq!(estimate(Op::Modified, &s), Some(30 * PAGE));
-    assert_eq!(estimate(Op::SystemWorkingSet, &s), Some(64 << 20));
-    assert_eq!(estimate(Op::WorkingSets, &s), None);
+    assert_eq!(estimate(Op::Standby, &s), Estimate::frees(250 * PAGE));
+    assert_eq!(estimate(Op::StandbyLow, &s), Estimate::frees(10 * PAGE));
+    assert_eq!(
+        estimate(Op::Modified, &s),
+        Estimate::moves(
+            "writes the modified list (0.1 MiB) to disk; its pages move to the standby list"
+        )
+    );
+    assert_eq!(
+        estimate(Op::SystemWorkingSet, &s),
+        Estimate::moves("moves the system file cache working set (64.0 MiB) to the standby list")
+    );
+    assert_eq!(estimate(Op::WorkingSets, &s).bytes, Some(0));
+    assert_eq!(estimate(Op::Combine, &s), Estimate::unknown());
 }
 
 #[test]
@@ -221,7 +233,7 @@ fn a_failed_list_query_falls_back_to_the_documented_api_and_says_so() {
     );
     assert!(w.sources.modified_bytes.starts_with("unavailable"));
     assert!(w.sources.cache_bytes.contains("estimate"));
-    assert_eq!(estimate(Op::Standby, &s), None);
+    assert_eq!(estimate(Op::Standby, &s).bytes, None);
 }
 
 fn volume(name: &str, mount: &[&str], error: Option<(u32, &str)>) -> VolumeFlush {
