@@ -165,11 +165,18 @@ mod windows {
 
         assert_exit(&service.run("uninstall"), 0);
         let (code, text) = sc_query(&name);
-        assert_ne!(code, Some(0));
-        assert!(text.contains("1060"), "{text}");
-        assert!(!event_source_exists(&name), "event source removed");
+        assert_ne!(code, Some(0), "{text}");
+        // Windows' sc prints the error, 1060 (ERROR_SERVICE_DOES_NOT_EXIST), and exits with it;
+        // Wine's exits 1 and prints nothing. memdefrag's own status tells either way: it opens
+        // the service and maps 1060 to "not installed".
+        let under_wine = std::env::var_os("MEMDEFRAG_TEST_UNDER_WINE").is_some();
+        assert!(
+            code == Some(1060) || text.contains("1060") || (under_wine && text.trim().is_empty()),
+            "{code:?}: {text}"
+        );
         let status = service.status();
         assert_eq!(status["installed"], false);
+        assert!(!event_source_exists(&name), "event source removed");
     }
 
     #[test]

@@ -161,7 +161,11 @@ fn preview_runs_nothing_and_needs_no_privilege() {
     assert_eq!(dry.operations[0].op, Op::Modified);
     // Writing dirty pages back frees nothing by itself, and says what it does.
     assert_eq!(dry.operations[0].estimated_bytes, Some(0));
-    assert!(dry.operations[0].note.as_deref().unwrap().contains("20 bytes"));
+    assert!(dry.operations[0]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("20 bytes"));
     assert!(dry.operations[0].privileged);
     assert_eq!(dry.operations[1].estimated_bytes, Some(300));
     assert!(!dry.operations[1].privileged);

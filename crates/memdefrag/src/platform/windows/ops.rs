@@ -1,6 +1,9 @@
 //! The Windows backend's decisions, over the [`NtApi`] seam: which call each operation makes,
-//! on which Windows versions, with which privileges; how results and errors are reported; and
-//! where each status figure comes from.
+//! with which privileges (and which it refuses under WOW64); how results, errors and estimates
+//! are reported; and where each status figure comes from.
+//!
+//! Every call exists on every Windows memdefrag runs on: Windows 10 / Server 2016 and later,
+//! the minimum of Rust's standard library (see `tests/windows-imports.txt`).
 
 use super::api::{
     MemoryListCommand, NtApi, NtStatus, Privilege, PrivilegeError, PrivilegeState, SetRequest,
