@@ -15,6 +15,8 @@
 //!    unattended when triggers fire, with a backing-off cooldown;
 //! 4. [`render`]: all of these for people (tables, one-line events) and as JSON.
 //!
+//! [`log`] is an append-only JSON-lines log with rotation, for front ends that run unattended.
+//!
 //! Front ends (the `memdefrag` command, and the desktop and service front ends) build on these
 //! and are never named by them.
 //!
@@ -32,6 +34,7 @@
 
 mod backend;
 mod error;
+pub mod log;
 pub mod op;
 mod plan;
 mod platform;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// Each top-level module and its layer: a module may name only modules of lower layers.
 const LAYERS: &[(&str, u8)] = &[
     ("op", 0),
+    ("log", 0),
     ("snapshot", 0),
     ("stop", 0),
     ("error", 1),

@@ -5,8 +5,10 @@
 //! - [`spec`]: what is registered (name, display name, the command line that records the watch
 //!   options) and how the options are read back from it;
 //! - [`manage`]: install, start, stop, status and uninstall over the [`manage::Scm`] seam;
-//! - [`control`]: what each service control does;
-//! - [`log`]: the action log, one JSON object per line, capped and rotated.
+//! - [`control`]: what each service control does.
+//!
+//! Its action log is the library's [`memdefrag::log`]: one JSON object per line, capped and
+//! rotated.
 //!
 //! `windows` puts them on the real service control manager (the windows-service crate), the
 //! Windows Event Log and the service dispatcher.
@@ -15,7 +17,6 @@
 #![deny(unsafe_code)]
 
 pub mod control;
-pub mod log;
 pub mod manage;
 pub mod spec;
 #[cfg(windows)]

@@ -327,7 +327,7 @@ pub fn start(
     })?
     .expect("a started service is not removed");
     if q.state == ServiceState::Stopped {
-        let last_log = crate::log::tail(log, 1)
+        let last_log = memdefrag::log::tail(log, 1)
             .ok()
             .and_then(|mut v| v.pop())
             .map(|v| v.to_string());
@@ -391,7 +391,7 @@ pub fn status(
     last: usize,
 ) -> Result<ServiceStatus, ServiceError> {
     spec::validate_name(name)?;
-    let last_actions = crate::log::tail(&log, last).unwrap_or_default();
+    let last_actions = memdefrag::log::tail(&log, last).unwrap_or_default();
     let mut status = ServiceStatus {
         name: name.to_owned(),
         installed: false,

@@ -29,7 +29,7 @@ use windows_service::{define_windows_service, service_dispatcher};
 use super::console;
 use super::eventlog::{self, EventLog};
 use crate::control::{respond, Control, Response};
-use crate::log::{ActionLog, DEFAULT_MAX_BYTES};
+use memdefrag::log::{ActionLog, DEFAULT_MAX_BYTES};
 
 /// Why the service could not run or went on no longer: the exit code `memdefrag watch` would
 /// give, reported as the service-specific exit code.

@@ -1,5 +1,6 @@
-//! The action log: one JSON object per line (the objects `watch --json` prints, and the service's
-//! own start and stop lines), capped in size. When a line would take the file past the cap, the
+//! An action log for front ends that run unattended (the service, the desktop app): one JSON
+//! object per line (the objects `watch --json` prints, and the front end's own lines), capped in
+//! size. When a line would take the file past the cap, the
 //! file becomes `<file>.1` (replacing the one before) and a new file starts: at most two files,
 //! the newest entries always kept.
 
