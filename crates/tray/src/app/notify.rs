@@ -11,7 +11,7 @@ use windows_sys::Win32::UI::Shell::{
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::HICON;
 
-use super::win::copy_into;
+use super::win::fixed;
 
 /// The icon's ID under the app's window (one icon).
 const ICON_ID: u32 = 1;
@@ -37,7 +37,7 @@ pub(crate) fn add(hwnd: HWND, callback: u32, icon: HICON, tip: &str) -> bool {
     d.uFlags = NIF_MESSAGE | NIF_ICON | NIF_TIP;
     d.uCallbackMessage = callback;
     d.hIcon = icon;
-    copy_into(&mut d.szTip, tip);
+    d.szTip = fixed(tip);
     if !call(NIM_ADD, &d) {
         return false;
     }
@@ -51,7 +51,7 @@ pub(crate) fn update(hwnd: HWND, icon: HICON, tip: &str) -> bool {
     let mut d = data(hwnd);
     d.uFlags = NIF_ICON | NIF_TIP;
     d.hIcon = icon;
-    copy_into(&mut d.szTip, tip);
+    d.szTip = fixed(tip);
     call(NIM_MODIFY, &d)
 }
 
@@ -59,8 +59,8 @@ pub(crate) fn update(hwnd: HWND, icon: HICON, tip: &str) -> bool {
 pub(crate) fn notify(hwnd: HWND, title: &str, text: &str, error: bool) -> bool {
     let mut d = data(hwnd);
     d.uFlags = NIF_INFO;
-    copy_into(&mut d.szInfoTitle, title);
-    copy_into(&mut d.szInfo, text);
+    d.szInfoTitle = fixed(title);
+    d.szInfo = fixed(text);
     d.dwInfoFlags = if error { NIIF_ERROR } else { NIIF_INFO };
     call(NIM_MODIFY, &d)
 }

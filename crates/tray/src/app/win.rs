@@ -7,15 +7,14 @@ pub(crate) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(Some(0)).collect()
 }
 
-/// Copies `s` into a fixed UTF-16 field (NUL-terminated, cut to fit).
-pub(crate) fn copy_into(field: &mut [u16], s: &str) {
-    let mut n = 0;
-    for (slot, c) in field.iter_mut().zip(s.encode_utf16()) {
+/// `s` as a fixed UTF-16 field (NUL-terminated, cut to fit). Returned by value, so that it can
+/// be stored into a packed structure (the 32-bit NOTIFYICONDATAW is packed).
+pub(crate) fn fixed<const N: usize>(s: &str) -> [u16; N] {
+    let mut field = [0u16; N];
+    for (slot, c) in field.iter_mut().take(N - 1).zip(s.encode_utf16()) {
         *slot = c;
-        n += 1;
     }
-    let end = n.min(field.len() - 1);
-    field[end] = 0;
+    field
 }
 
 /// A window handle as a plain number, to cross threads (the worker wakes the UI with it).
