@@ -286,18 +286,20 @@ mod tests {
 
     const PLAN: [Op; 3] = [Op::WorkingSets, Op::Modified, Op::Standby];
 
+    /// The menu with the default settings.
+    fn menu(elevated: bool, cleaning: bool) -> Vec<Entry> {
+        build(&MenuState {
+            settings: &Settings::default(),
+            infos: &infos(),
+            default_plan: &PLAN,
+            elevated,
+            cleaning,
+        })
+    }
+
     #[test]
     fn areas_follow_the_platform_and_the_settings() {
-        let settings = Settings::default();
-        let infos = infos();
-        let state = MenuState {
-            settings: &settings,
-            infos: &infos,
-            default_plan: &PLAN,
-            elevated: true,
-            cleaning: false,
-        };
-        let menu = build(&state);
+        let menu = menu(true, false);
         assert!(enabled(&menu, Action::CleanNow));
         for op in Op::ALL {
             assert_eq!(
@@ -329,15 +331,7 @@ mod tests {
 
     #[test]
     fn without_elevation_cleaning_says_why_and_offers_a_restart() {
-        let settings = Settings::default();
-        let infos = infos();
-        let menu = build(&MenuState {
-            settings: &settings,
-            infos: &infos,
-            default_plan: &PLAN,
-            elevated: false,
-            cleaning: false,
-        });
+        let menu = menu(false, false);
         let Some(Entry::Item { label, enabled, .. }) = find(&menu, Action::CleanNow) else {
             panic!()
         };
@@ -354,15 +348,7 @@ mod tests {
 
     #[test]
     fn a_clean_in_progress_cannot_be_started_again() {
-        let settings = Settings::default();
-        let infos = infos();
-        let menu = build(&MenuState {
-            settings: &settings,
-            infos: &infos,
-            default_plan: &PLAN,
-            elevated: true,
-            cleaning: true,
-        });
+        let menu = menu(true, true);
         let Some(Entry::Item { label, enabled, .. }) = find(&menu, Action::CleanNow) else {
             panic!()
         };
