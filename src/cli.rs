@@ -1,5 +1,6 @@
 //! The command line: what the user can ask for. Parsing only; nothing platform-specific.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +45,33 @@ pub(crate) enum Command {
     /// Watch memory and purge when a trigger fires, with a cooldown that backs off when purging
     /// does not help. Quiet between actions; one line per action.
     Watch(WatchArgs),
+    /// Show how much of each file is in the page cache, and how much of that is dirty or under
+    /// writeback, most cached first. Needs only read access to the files.
+    Files {
+        /// Files, or directories with --recursive.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        walk: WalkArgs,
+        /// Show the N most cached files (the totals count them all).
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
+    },
+    /// Drop the cached pages of these files (and only these): for a cold cache of one data set.
+    /// Needs only read access to the files, not root.
+    Evict {
+        /// Files, or directories with --recursive.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        walk: WalkArgs,
+        /// Write dirty pages first (fdatasync), so that they can go too.
+        #[arg(long)]
+        flush: bool,
+        /// Show what is cached now; drop nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run `watch` as a Windows service: unattended, from boot, across log-offs.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -87,6 +115,25 @@ pub(crate) enum ServiceCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         options: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WalkArgs {
+    /// Walk directories (without following symbolic links).
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+    /// Do not cross into other filesystems while walking.
+    #[arg(long)]
+    pub one_file_system: bool,
+}
+
+impl WalkArgs {
+    pub(crate) fn walk(&self) -> memdefrag::files::Walk {
+        memdefrag::files::Walk {
+            recursive: self.recursive,
+            one_file_system: self.one_file_system,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

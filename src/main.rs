@@ -61,7 +61,43 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Defrag { run } => execute(&system, &Plan::default_for(&system), &run, json),
         Command::Purge { ops, run } => execute(&system, &Plan::canonical(ops), &run, json),
         Command::Watch(args) => watch(&system, &args, json),
+        Command::Files { paths, walk, top } => {
+            let report = memdefrag::files::files(&paths, walk.walk(), top)?;
+            show(json, &report, render::files)?;
+            failed_paths(&report.errors);
+            Ok(exit_code(if report.failed() {
+                exit::FAILED
+            } else {
+                exit::OK
+            }))
+        }
+        Command::Evict {
+            paths,
+            walk,
+            flush,
+            dry_run,
+        } => {
+            let report = memdefrag::files::evict(&paths, walk.walk(), flush, dry_run)?;
+            show(json, &report, render::evict)?;
+            failed_paths(&report.errors);
+            Ok(exit_code(if report.failed() {
+                exit::FAILED
+            } else {
+                exit::OK
+            }))
+        }
         Command::Service(command) => service::run(&system, command, json),
+    }
+}
+
+/// Says on stderr that some paths failed (they are listed in the report).
+fn failed_paths(errors: &[memdefrag::files::FileError]) {
+    if !errors.is_empty() {
+        eprintln!(
+            "memdefrag: {} path{} could not be read (listed under errors)",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
     }
 }
 

@@ -43,6 +43,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A command other than an operation (e.g. per-file cache) cannot run on this system.
+    #[error("{feature} is not supported here: {reason}")]
+    UnsupportedFeature {
+        /// What was asked, e.g. "per-file cache residency".
+        feature: &'static str,
+        /// Why it cannot run here.
+        reason: String,
+    },
+
     /// memdefrag has no backend for this operating system.
     #[error("memdefrag does not support this operating system ({0})")]
     UnsupportedPlatform(&'static str),
@@ -86,7 +95,9 @@ impl Error {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Unsupported { .. } | Error::UnsupportedPlatform(_) => exit::UNSUPPORTED,
+            Error::Unsupported { .. }
+            | Error::UnsupportedFeature { .. }
+            | Error::UnsupportedPlatform(_) => exit::UNSUPPORTED,
             Error::NotPrivileged { .. } => exit::NOT_PRIVILEGED,
             Error::Stats { .. } => exit::FAILED,
         }

@@ -34,6 +34,7 @@
 
 mod backend;
 mod error;
+pub mod files;
 pub mod log;
 pub mod op;
 mod plan;

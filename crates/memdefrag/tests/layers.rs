@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("testing", 3),
     ("report", 3),
     ("plan", 4),
+    ("files", 4),
     ("watch", 5),
     ("render", 6),
 ];

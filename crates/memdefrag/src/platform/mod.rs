@@ -3,7 +3,9 @@
 //! - `Native`, a type implementing [`Backend`] over the system's calls, and `native()`;
 //! - `on_console_close(callback)`: have `callback` called, with the time the system allows,
 //!   when the console window closes or the system shuts down, and ignore log-off events
-//!   (Windows); elsewhere it does nothing.
+//!   (Windows); elsewhere it does nothing;
+//! - `file_pages(file, size)`, `drop_pages(file, flush)`: one file's pages in the page cache,
+//!   and dropping them (Linux; an `Unsupported` error elsewhere).
 //!
 //! `linux` and `windows` are the real backends; `unsupported` answers "unsupported" for every
 //! operation so that the library and the CLI still build and explain themselves elsewhere.
@@ -42,6 +44,30 @@ pub(crate) fn on_console_close(
     callback: impl Fn(Duration) + Send + Sync + 'static,
 ) -> std::io::Result<()> {
     imp::on_console_close(Box::new(callback))
+}
+
+/// One file's pages in the page cache, in bytes (whole pages, as util-linux `fincore` counts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FilePages {
+    /// Pages in the cache.
+    pub cached_bytes: u64,
+    /// Of those, dirty; `None` when the platform cannot tell.
+    pub dirty_bytes: Option<u64>,
+    /// Of those, under writeback; `None` when the platform cannot tell.
+    pub writeback_bytes: Option<u64>,
+    /// The call that counted them.
+    pub source: &'static str,
+}
+
+/// The cache state of `file`, `size` bytes long. An `Unsupported` error where the platform has
+/// no such call.
+pub(crate) fn file_pages(file: &std::fs::File, size: u64) -> std::io::Result<FilePages> {
+    imp::file_pages(file, size)
+}
+
+/// Drops the clean, unmapped cached pages of `file`, writing its dirty pages first with `flush`.
+pub(crate) fn drop_pages(file: &std::fs::File, flush: bool) -> std::io::Result<()> {
+    imp::drop_pages(file, flush)
 }
 
 /// The backend of the system memdefrag runs on.

@@ -56,3 +56,23 @@ pub(crate) fn on_console_close(
 ) -> std::io::Result<()> {
     Ok(())
 }
+
+/// Why file-level cache commands cannot run here.
+const NO_FILE_CACHE: &str = "memdefrag has no backend for this operating system";
+
+pub(crate) fn file_pages(
+    _file: &std::fs::File,
+    _size: u64,
+) -> std::io::Result<crate::platform::FilePages> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        NO_FILE_CACHE,
+    ))
+}
+
+pub(crate) fn drop_pages(_file: &std::fs::File, _flush: bool) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        NO_FILE_CACHE,
+    ))
+}

@@ -1,16 +1,18 @@
 //! Reports for people and for programs.
 //!
-//! For people: [`status`], [`ops`], [`dry_run`], [`report`] (tables with sizes in MiB/GiB) and
-//! [`watch_event`] (one line per action). For programs: [`json`], the JSON contract of every
+//! For people: [`status`], [`ops`], [`dry_run`], [`report`], [`files`], [`evict`] (tables with
+//! sizes in MiB/GiB) and [`watch_event`] (one line per action). For programs: [`json`], the JSON contract of every
 //! report type. The model they render is in [`crate::report`], [`crate::snapshot`] and
 //! [`crate::watch`].
 
 mod event;
+mod files;
 mod ops;
 mod run;
 mod status;
 
 pub use self::event::watch_event;
+pub use self::files::{evict, files};
 pub use self::ops::ops;
 pub use self::run::{dry_run, report};
 pub use self::status::status;

@@ -337,3 +337,81 @@ fn an_error_without_an_os_code_says_so() {
         "NtSetSystemInformation: The parameter is incorrect. (os error 87, NTSTATUS 0xC0000003)"
     );
 }
+
+#[test]
+fn files_and_evict() {
+    use crate::files::{
+        EvictReport, EvictTotals, Evicted, FileCache, FileError, FilesReport, Stayed, Totals,
+    };
+    let cache = |path: &str, size, cached, dirty| FileCache {
+        path: path.into(),
+        size_bytes: size,
+        cached_bytes: cached,
+        dirty_bytes: dirty,
+        writeback_bytes: 0,
+    };
+    let report = FilesReport {
+        files: vec![
+            cache("/data/big.db", 2 * GIB, GIB, 8 * MIB),
+            cache("/data/log.txt", 300 * MIB, 300 * MIB, 0),
+            cache("/data/empty", 0, 0, 0),
+        ],
+        total: Totals {
+            files: 3,
+            size_bytes: 2 * GIB + 300 * MIB,
+            cached_bytes: GIB + 300 * MIB,
+            dirty_bytes: 8 * MIB,
+            writeback_bytes: 0,
+        },
+        errors: vec![FileError {
+            path: "/data/secret".into(),
+            message: "Permission denied (os error 13)".into(),
+        }],
+        source: "cachestat",
+    };
+    golden!("files.txt", files(&report));
+    let evicted = EvictReport {
+        dry_run: false,
+        flush: false,
+        files: vec![
+            Evicted {
+                path: "/data/big.db".into(),
+                size_bytes: 2 * GIB,
+                cached_before_bytes: Some(GIB),
+                cached_after_bytes: Some(8 * MIB),
+                unmeasured: None,
+                stayed: Some(Stayed {
+                    dirty_bytes: 6 * MIB,
+                    mapped_or_locked_bytes: 2 * MIB,
+                    ..Stayed::default()
+                }),
+            },
+            Evicted {
+                path: "/data/log.txt".into(),
+                size_bytes: 300 * MIB,
+                cached_before_bytes: Some(300 * MIB),
+                cached_after_bytes: Some(0),
+                unmeasured: None,
+                stayed: None,
+            },
+            Evicted {
+                path: "/data/not-mine".into(),
+                size_bytes: MIB,
+                cached_before_bytes: None,
+                cached_after_bytes: None,
+                unmeasured: Some(
+                    "the kernel tells a file's cache only to its owner or writers".into(),
+                ),
+                stayed: None,
+            },
+        ],
+        total: EvictTotals {
+            files: 3,
+            unmeasured: 1,
+            cached_before_bytes: GIB + 300 * MIB,
+            cached_after_bytes: 8 * MIB,
+        },
+        errors: Vec::new(),
+    };
+    golden!("evict.txt", evict(&evicted));
+}

@@ -14,6 +14,7 @@ mod buddyinfo;
 mod cgroup;
 mod knobs;
 mod meminfo;
+mod pagecache;
 mod pageout;
 #[allow(unsafe_code)]
 mod sys;
@@ -263,6 +264,8 @@ pub(crate) fn on_console_close(
 ) -> std::io::Result<()> {
     Ok(())
 }
+
+pub(crate) use pagecache::{drop_pages, file_pages};
 
 /// This system's backend.
 #[derive(Clone, Copy, Debug, Default)]

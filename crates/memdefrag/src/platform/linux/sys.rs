@@ -78,3 +78,107 @@ pub(crate) fn has_process_madvise() -> bool {
     };
     ret == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
 }
+
+/// `cachestat(2)`'s range: the whole file when `len` is 0 (`struct cachestat_range` of
+/// `include/uapi/linux/mman.h`).
+#[repr(C)]
+struct CachestatRange {
+    off: u64,
+    len: u64,
+}
+
+/// `struct cachestat` of `include/uapi/linux/mman.h`: page counts.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct Cachestat {
+    pub nr_cache: u64,
+    pub nr_dirty: u64,
+    pub nr_writeback: u64,
+    pub nr_evicted: u64,
+    pub nr_recently_evicted: u64,
+}
+
+const _: () = assert!(size_of::<CachestatRange>() == 16);
+const _: () = assert!(size_of::<Cachestat>() == 40);
+
+/// cachestat's number: 451 on every architecture (syscalls added since 5.1 share one table);
+/// the libc crate does not name it everywhere.
+const SYS_CACHESTAT: libc::c_long = 451;
+
+/// `cachestat(fd, {0, 0}, &cstat, 0)`: the page-cache state of the whole file behind `fd`
+/// (Linux 6.5+; ENOSYS before).
+///
+/// # References
+/// - [cachestat(2)](https://man7.org/linux/man-pages/man2/cachestat.2.html)
+pub(crate) fn cachestat(fd: BorrowedFd<'_>) -> io::Result<Cachestat> {
+    let range = CachestatRange { off: 0, len: 0 };
+    let mut stat = Cachestat::default();
+    // SAFETY: `range` and `stat` are live structures of the layouts the kernel reads and writes;
+    // `fd` is open for the duration of the call; flags are 0.
+    let ret = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            fd.as_raw_fd(),
+            &raw const range,
+            &raw mut stat,
+            0u32,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stat)
+}
+
+/// The pages of the first `len` bytes of the file behind `fd` that are in the page cache, by
+/// mapping it and asking `mincore(2)` (before cachestat existed). Counts resident pages only:
+/// it cannot tell dirty ones.
+///
+/// # References
+/// - [mincore(2)](https://man7.org/linux/man-pages/man2/mincore.2.html)
+pub(crate) fn resident_pages(fd: BorrowedFd<'_>, len: u64, page: u64) -> io::Result<u64> {
+    if len == 0 {
+        return Ok(0);
+    }
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+    // SAFETY: a fresh shared read-only mapping of `len` bytes of `fd` at an address the kernel
+    // chooses; nothing of it is read here (mincore only asks the kernel about its pages).
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let pages = len.div_ceil(usize::try_from(page).unwrap_or(4096));
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `addr` is the mapping of `len` bytes just made; `vec` has one byte per page of it.
+    let ret = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
+    let err = io::Error::last_os_error();
+    // SAFETY: unmaps exactly the mapping made above, which nothing else uses.
+    unsafe { libc::munmap(addr, len) };
+    if ret != 0 {
+        return Err(err);
+    }
+    Ok(vec.iter().filter(|&&b| b & 1 == 1).count() as u64)
+}
+
+/// `posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)`: drops the clean, unmapped cached pages of the
+/// whole file. Needs only an open file: no privilege.
+///
+/// # References
+/// - [posix_fadvise(2)](https://man7.org/linux/man-pages/man2/posix_fadvise.2.html)
+pub(crate) fn drop_cached_pages(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: `fd` is open for the duration of the call; the advice reads no memory of ours.
+    let ret = unsafe { libc::posix_fadvise(fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}

@@ -38,6 +38,30 @@ pub(crate) fn native() -> Native {
 #[cfg(windows)]
 pub(crate) use ffi::on_console_close;
 
+/// Why file-level cache commands cannot run on Windows.
+#[cfg(windows)]
+const NO_FILE_CACHE: &str = "Windows offers no documented call that tells or drops the cached \
+     pages of one file (the standby list is per page, not per file)";
+
+#[cfg(windows)]
+pub(crate) fn file_pages(
+    _file: &std::fs::File,
+    _size: u64,
+) -> std::io::Result<crate::platform::FilePages> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        NO_FILE_CACHE,
+    ))
+}
+
+#[cfg(windows)]
+pub(crate) fn drop_pages(_file: &std::fs::File, _flush: bool) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        NO_FILE_CACHE,
+    ))
+}
+
 impl<A: NtApi + Send + Sync> Backend for Windows<A> {
     fn platform(&self) -> &'static str {
         ops::PLATFORM
