@@ -397,8 +397,24 @@ fn why_stayed(after: &platform::FilePages) -> Stayed {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_os = "linux")))]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn elsewhere_the_commands_say_they_are_unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a");
+        std::fs::write(&file, b"hello").unwrap();
+        let err = files(&[file.clone()], Walk::default(), None).unwrap_err();
+        assert_eq!(err.exit_code(), crate::exit::UNSUPPORTED, "{err}");
+        let err = evict(&[file], Walk::default(), false, false).unwrap_err();
+        assert_eq!(err.exit_code(), crate::exit::UNSUPPORTED, "{err}");
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod linux_tests {
     use super::*;
 
     #[test]
