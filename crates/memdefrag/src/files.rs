@@ -406,7 +406,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a");
         std::fs::write(&file, b"hello").unwrap();
-        let err = files(&[file.clone()], Walk::default(), None).unwrap_err();
+        let err = files(std::slice::from_ref(&file), Walk::default(), None).unwrap_err();
         assert_eq!(err.exit_code(), crate::exit::UNSUPPORTED, "{err}");
         let err = evict(&[file], Walk::default(), false, false).unwrap_err();
         assert_eq!(err.exit_code(), crate::exit::UNSUPPORTED, "{err}");
