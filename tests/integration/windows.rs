@@ -213,6 +213,12 @@ fn rejected_requests_exit_2_and_3() {
     let out = memdefrag(&["purge", "standby", "compact"]);
     assert_exit(&out, 3);
     assert!(stderr(&out).contains("'compact'"));
+    // Windows has no per-file cache call: files and evict say so.
+    for command in ["files", "evict"] {
+        let out = memdefrag(&[command, "Cargo.toml"]);
+        assert_exit(&out, 3);
+        assert!(stderr(&out).contains("not supported here"), "{}", stderr(&out));
+    }
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub(crate) struct Fake {
     pub(crate) lists: Result<MemoryListPages, NtStatus>,
     pub(crate) volumes: Vec<VolumeFlush>,
     pub(crate) events: Mutex<Vec<Event>>,
+    /// The privileges enabled now (as the token holds them between enable and restore).
+    pub(crate) active: Mutex<HashSet<Privilege>>,
 }
 
 pub(crate) const PAGE: u64 = 4096;
@@ -57,6 +59,7 @@ impl Default for Fake {
             }),
             volumes: Vec::new(),
             events: Mutex::new(Vec::new()),
+            active: Mutex::new(HashSet::new()),
         }
     }
 }
@@ -113,6 +116,10 @@ impl NtApi for Fake {
             return Err(PrivilegeError::NotAssigned(missing));
         }
         self.log().push(Event::Enable(privileges.to_vec()));
+        self.active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(privileges.iter().copied());
         Ok(privileges
             .iter()
             .map(|&p| (p, self.enabled.contains(&p)))
@@ -120,6 +127,15 @@ impl NtApi for Fake {
     }
     fn restore_privileges(&self, state: &PrivilegeState) {
         self.log().push(Event::Restore(state.clone()));
+        let mut active = self
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (privilege, was_enabled) in state {
+            if !was_enabled {
+                active.remove(privilege);
+            }
+        }
     }
     fn set_information(&self, request: SetRequest) -> Result<u64, NtStatus> {
         self.log().push(Event::Set(request));
@@ -144,7 +160,18 @@ impl NtApi for Fake {
     }
     fn memory_lists(&self) -> Result<MemoryListPages, NtStatus> {
         self.log().push(Event::QueryLists);
-        self.lists
+        // As on Windows: the query needs SeProfileSingleProcessPrivilege enabled (a kernel
+        // without the class, as Wine, refuses the class first).
+        let enabled = self.enabled.contains(&Privilege::ProfileSingleProcess)
+            || self
+                .active
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(&Privilege::ProfileSingleProcess);
+        match self.lists {
+            Ok(_) if !enabled => Err(NtStatus::PRIVILEGE_NOT_HELD),
+            other => other,
+        }
     }
     fn page_size(&self) -> Result<u64, NtStatus> {
         Ok(PAGE)

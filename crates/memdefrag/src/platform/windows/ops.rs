@@ -331,10 +331,18 @@ pub(crate) fn snapshot(api: &dyn NtApi) -> Result<Snapshot, Error> {
             Some("not available to a 32-bit process on 64-bit Windows (WOW64)".to_owned()),
         )
     } else {
-        // Best effort: the query needs the privilege on real Windows; without it, it fails
-        // and the documented figures stand in.
-        let _privileges = PrivilegeGuard::enable(api, PROFILE).ok();
-        match api.memory_lists() {
+        // Best effort. The query needs SeProfileSingleProcessPrivilege enabled: it is asked
+        // without first (a watch or the desktop app asks every second, and enabling and
+        // restoring a privilege costs two token adjustments), and again with the privilege
+        // only if the kernel refused for its lack. Without it, the documented figures stand in.
+        let lists = match api.memory_lists() {
+            Err(NtStatus::PRIVILEGE_NOT_HELD) => match PrivilegeGuard::enable(api, PROFILE) {
+                Ok(_privileges) => api.memory_lists(),
+                Err(_) => Err(NtStatus::PRIVILEGE_NOT_HELD),
+            },
+            other => other,
+        };
+        match lists {
             Ok(pages) => (Some(pages), None),
             Err(status) => {
                 let (code, msg) = api.status_message(status);
