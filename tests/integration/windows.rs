@@ -217,7 +217,11 @@ fn rejected_requests_exit_2_and_3() {
     for command in ["files", "evict"] {
         let out = memdefrag(&[command, "Cargo.toml"]);
         assert_exit(&out, 3);
-        assert!(stderr(&out).contains("not supported here"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not supported here"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 

@@ -160,13 +160,147 @@ impl Estimate {
     }
 }
 
-/// What a successful operation reports besides success: counts and remarks.
+/// What a successful operation reports besides success: counts, remarks, and for
+/// `working-sets` each process it trimmed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// Named counts, in the order they should be shown (e.g. "processes" → 42).
     pub counts: Vec<(&'static str, u64)>,
     /// Remarks a user should see (e.g. why less was done than asked).
     pub notes: Vec<String>,
+    /// The processes `working-sets` trimmed, where it trims them one by one.
+    pub processes: Vec<TrimmedProcess>,
+}
+
+/// One process whose working set was trimmed: what moved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TrimmedProcess {
+    /// Its process ID.
+    pub pid: u32,
+    /// Its executable's file name.
+    pub name: String,
+    /// Its resident memory before.
+    pub resident_before_bytes: u64,
+    /// Its resident memory after.
+    pub resident_after_bytes: u64,
+}
+
+/// One way to name a process: its ID, or its executable's file name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProcessMatch {
+    /// This process ID.
+    Pid(u32),
+    /// Every process whose executable has this file name (on Windows, in any case, with or
+    /// without ".exe"; on Linux, exactly, or its 15-character command name).
+    Name(String),
+}
+
+impl std::str::FromStr for ProcessMatch {
+    type Err = String;
+
+    /// A number is a process ID; anything else a name.
+    fn from_str(s: &str) -> Result<ProcessMatch, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("an empty process name".into());
+        }
+        Ok(match s.parse() {
+            Ok(pid) => ProcessMatch::Pid(pid),
+            Err(_) => ProcessMatch::Name(s.to_owned()),
+        })
+    }
+}
+
+impl fmt::Display for ProcessMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessMatch::Pid(pid) => write!(f, "{pid}"),
+            ProcessMatch::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Which processes `working-sets` acts on: all but this one by default; `only` some, and not
+/// the `exclude`d ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessFilter {
+    /// If not empty, only these.
+    pub only: Vec<ProcessMatch>,
+    /// Never these.
+    pub exclude: Vec<ProcessMatch>,
+}
+
+impl ProcessFilter {
+    /// Whether it lets every process through.
+    pub fn is_all(&self) -> bool {
+        self.only.is_empty() && self.exclude.is_empty()
+    }
+
+    /// Whether `m` names the process `pid` with these names (its executable's file name, and
+    /// on Linux its command name). Windows compares names in any case, and with or without
+    /// the ".exe".
+    pub fn names(m: &ProcessMatch, pid: u32, names: &[&str], any_case: bool) -> bool {
+        match m {
+            ProcessMatch::Pid(p) => *p == pid,
+            ProcessMatch::Name(wanted) => names.iter().any(|name| {
+                if any_case {
+                    let name = name.to_ascii_lowercase();
+                    let wanted = wanted.to_ascii_lowercase();
+                    name == wanted || name.strip_suffix(".exe") == Some(wanted.as_str())
+                } else {
+                    *name == wanted
+                }
+            }),
+        }
+    }
+
+    /// Whether the filter lets the process through; `None` when it is excluded by name or ID,
+    /// `Some(false)` when `only` does not name it.
+    pub fn decide(&self, pid: u32, names: &[&str], any_case: bool) -> Decision {
+        if self
+            .exclude
+            .iter()
+            .any(|m| Self::names(m, pid, names, any_case))
+        {
+            return Decision::Excluded;
+        }
+        if !self.only.is_empty()
+            && !self
+                .only
+                .iter()
+                .any(|m| Self::names(m, pid, names, any_case))
+        {
+            return Decision::NotChosen;
+        }
+        Decision::Trim
+    }
+
+    /// The names and IDs of the filter that matched none of `seen` (pid and names of every
+    /// process looked at), for a note.
+    pub fn unmatched(&self, seen: &[(u32, Vec<String>)], any_case: bool) -> Vec<String> {
+        self.only
+            .iter()
+            .chain(&self.exclude)
+            .filter(|m| {
+                !seen.iter().any(|(pid, names)| {
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    Self::names(m, *pid, &names, any_case)
+                })
+            })
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
+/// What the filter says of one process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Trim it.
+    Trim,
+    /// `--exclude` names it.
+    Excluded,
+    /// `--only` does not name it.
+    NotChosen,
 }
 
 /// A platform's memory operations and statistics.
@@ -192,6 +326,62 @@ pub trait Backend: Send + Sync {
     /// What `op` would free, estimated from `snapshot`.
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate;
 
-    /// Runs `op`. Only called after `describe` said it is supported and `check_privilege` passed.
-    fn run(&self, op: Op) -> Result<Outcome, OsError>;
+    /// Runs `op` (`working-sets` on the processes `processes` lets through). Only called after
+    /// `describe` said it is supported and `check_privilege` passed.
+    fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(only: &[&str], exclude: &[&str]) -> ProcessFilter {
+        ProcessFilter {
+            only: only.iter().map(|s| s.parse().unwrap()).collect(),
+            exclude: exclude.iter().map(|s| s.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn numbers_are_ids_and_the_rest_names() {
+        assert_eq!("42".parse(), Ok(ProcessMatch::Pid(42)));
+        assert_eq!(
+            " firefox ".parse(),
+            Ok(ProcessMatch::Name("firefox".into()))
+        );
+        assert!("".parse::<ProcessMatch>().is_err());
+    }
+
+    #[test]
+    fn exclude_wins_and_only_restricts() {
+        let f = filter(&["firefox", "7"], &["7"]);
+        assert_eq!(f.decide(1, &["firefox"], false), Decision::Trim);
+        assert_eq!(f.decide(7, &["bash"], false), Decision::Excluded);
+        assert_eq!(f.decide(8, &["bash"], false), Decision::NotChosen);
+        assert!(ProcessFilter::default().is_all());
+        assert_eq!(
+            ProcessFilter::default().decide(1, &["x"], false),
+            Decision::Trim
+        );
+    }
+
+    #[test]
+    fn linux_names_are_exact_and_windows_names_take_any_case_and_the_extension() {
+        let f = filter(&[], &["Game"]);
+        assert_eq!(
+            f.decide(1, &["game"], false),
+            Decision::Trim,
+            "Linux: case matters"
+        );
+        assert_eq!(f.decide(1, &["GAME.EXE"], true), Decision::Excluded);
+        assert_eq!(f.decide(1, &["game.exe"], true), Decision::Excluded);
+        assert_eq!(f.decide(1, &["gamex.exe"], true), Decision::Trim);
+    }
+
+    #[test]
+    fn names_that_matched_nothing_are_told() {
+        let f = filter(&["a"], &["b", "99"]);
+        let seen = vec![(1, vec!["a".to_owned()]), (2, vec!["c".to_owned()])];
+        assert_eq!(f.unmatched(&seen, false), ["b", "99"]);
+    }
 }

@@ -34,6 +34,13 @@ pub enum Error {
         remedy: Remedy,
     },
 
+    /// A process filter was given to a plan without `working-sets`, the only operation it
+    /// applies to.
+    #[error(
+        "a process filter chooses the processes of 'working-sets', which this plan does not run"
+    )]
+    FilterWithoutWorkingSets,
+
     /// Memory statistics could not be read or understood.
     #[error("cannot read memory statistics from {source_name}: {message}")]
     Stats {
@@ -100,6 +107,7 @@ impl Error {
             | Error::UnsupportedPlatform(_) => exit::UNSUPPORTED,
             Error::NotPrivileged { .. } => exit::NOT_PRIVILEGED,
             Error::Stats { .. } => exit::FAILED,
+            Error::FilterWithoutWorkingSets => exit::USAGE,
         }
     }
 

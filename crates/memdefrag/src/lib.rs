@@ -47,7 +47,10 @@ mod stop;
 pub mod testing;
 pub mod watch;
 
-pub use backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
+pub use backend::{
+    Backend, Decision, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter,
+    ProcessMatch, Support, TrimmedProcess,
+};
 pub use error::{exit, Error, Remedy};
 pub use op::Op;
 pub use plan::{Plan, ValidatedPlan};

@@ -3,7 +3,7 @@
 
 use serde::{Serialize, Serializer};
 
-use crate::backend::OsError;
+use crate::backend::{OsError, TrimmedProcess};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 
@@ -39,6 +39,9 @@ pub struct OpResult {
     /// Remarks a user should see.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// For `working-sets`: each process trimmed, with its resident memory before and after.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<TrimmedProcess>,
 }
 
 impl OpResult {
@@ -51,6 +54,7 @@ impl OpResult {
             error: None,
             counts: Vec::new(),
             notes: Vec::new(),
+            processes: Vec::new(),
         }
     }
 }

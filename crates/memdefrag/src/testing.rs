@@ -15,7 +15,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::backend::{
+    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, Support,
+};
 use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, Snapshot};
@@ -163,7 +165,7 @@ impl Backend for Scripted {
         }
     }
 
-    fn run(&self, op: Op) -> Result<Outcome, OsError> {
+    fn run(&self, op: Op, _processes: &ProcessFilter) -> Result<Outcome, OsError> {
         self.record().ran.push(op);
         std::thread::sleep(self.run_time);
         if let Some(err) = self.failing.get(&op) {
@@ -172,7 +174,7 @@ impl Backend for Scripted {
         self.record().freed += self.frees_per_run;
         Ok(Outcome {
             counts: vec![("things", 3)],
-            notes: vec![],
+            ..Outcome::default()
         })
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::backend::{Backend, OpInfo};
+use crate::backend::{Backend, OpInfo, ProcessFilter};
 use crate::op::Op;
 use crate::report::{DryRun, OpResult, PlannedOp, Report, Status};
 use crate::Error;
@@ -14,6 +14,7 @@ use crate::Error;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     ops: Vec<Op>,
+    processes: ProcessFilter,
 }
 
 impl Plan {
@@ -21,6 +22,7 @@ impl Plan {
     pub fn canonical(ops: impl IntoIterator<Item = Op>) -> Plan {
         Plan {
             ops: Op::canonical(ops),
+            processes: ProcessFilter::default(),
         }
     }
 
@@ -28,7 +30,15 @@ impl Plan {
     pub fn default_for(backend: &dyn Backend) -> Plan {
         Plan {
             ops: backend.default_plan(),
+            processes: ProcessFilter::default(),
         }
+    }
+
+    /// The plan with `working-sets` acting only on the processes `filter` lets through. A
+    /// filter on a plan without `working-sets` fails validation.
+    pub fn with_processes(mut self, filter: ProcessFilter) -> Plan {
+        self.processes = filter;
+        self
     }
 
     /// The operations, in the order they run.
@@ -39,6 +49,9 @@ impl Plan {
     /// Checks that every operation is supported here, and keeps what the platform says of each.
     /// Nothing is changed, and nothing needs privilege.
     pub fn validate(&self, backend: &dyn Backend) -> Result<ValidatedPlan, Error> {
+        if !self.processes.is_all() && !self.ops.contains(&Op::WorkingSets) {
+            return Err(Error::FilterWithoutWorkingSets);
+        }
         let infos: Vec<OpInfo> = self.ops.iter().map(|&op| backend.describe(op)).collect();
         if let Some((info, reason)) = infos
             .iter()
@@ -49,7 +62,10 @@ impl Plan {
                 reason: reason.to_owned(),
             });
         }
-        Ok(ValidatedPlan { infos })
+        Ok(ValidatedPlan {
+            infos,
+            processes: self.processes.clone(),
+        })
     }
 
     /// What the plan would do and release, from the current memory state. Changes nothing and
@@ -75,6 +91,7 @@ impl Plan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatedPlan {
     infos: Vec<OpInfo>,
+    processes: ProcessFilter,
 }
 
 impl ValidatedPlan {
@@ -139,7 +156,7 @@ impl ValidatedPlan {
                 continue;
             }
             let start = Instant::now();
-            let result = backend.run(info.op);
+            let result = backend.run(info.op, &self.processes);
             // Microsecond resolution: finer digits are noise.
             let duration_ms = start.elapsed().as_micros() as f64 / 1000.0;
             let mut op_result = OpResult {
@@ -150,11 +167,13 @@ impl ValidatedPlan {
                 error: None,
                 counts: Vec::new(),
                 notes: Vec::new(),
+                processes: Vec::new(),
             };
             match result {
                 Ok(outcome) => {
                     op_result.counts = outcome.counts;
                     op_result.notes = outcome.notes;
+                    op_result.processes = outcome.processes;
                 }
                 Err(err) => {
                     op_result.status = Status::Failed;

@@ -31,7 +31,7 @@ use unsupported as imp;
 
 use std::time::Duration;
 
-use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -117,7 +117,7 @@ impl Backend for Native {
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         self.inner.estimate(op, snapshot)
     }
-    fn run(&self, op: Op) -> Result<Outcome, OsError> {
-        self.inner.run(op)
+    fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
+        self.inner.run(op, processes)
     }
 }

@@ -2,7 +2,9 @@
 //! unsupported, and no statistics are read. It keeps the library and the CLI building (and
 //! explaining themselves) everywhere.
 
-use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::backend::{
+    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, Support,
+};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -43,7 +45,7 @@ impl Backend for Native {
     fn estimate(&self, _op: Op, _snapshot: &Snapshot) -> Estimate {
         Estimate::unknown()
     }
-    fn run(&self, op: Op) -> Result<Outcome, OsError> {
+    fn run(&self, op: Op, _processes: &ProcessFilter) -> Result<Outcome, OsError> {
         Err(OsError::other(format!(
             "'{op}' is not supported on {PLATFORM}"
         )))

@@ -33,6 +33,32 @@ pub fn dry_run(d: &DryRun) -> String {
     out
 }
 
+/// The processes that moved most, ten at most (JSON lists them all).
+fn trimmed(out: &mut String, processes: &[crate::backend::TrimmedProcess]) {
+    const SHOWN: usize = 10;
+    let mut by_moved: Vec<_> = processes.iter().collect();
+    by_moved.sort_by_key(|p| {
+        std::cmp::Reverse(
+            p.resident_before_bytes
+                .saturating_sub(p.resident_after_bytes),
+        )
+    });
+    for p in by_moved.iter().take(SHOWN) {
+        let _ = writeln!(
+            out,
+            "  {:<19} {:>7} {:<16} {:>12} -> {}",
+            "",
+            p.pid,
+            p.name,
+            human_bytes(p.resident_before_bytes),
+            human_bytes(p.resident_after_bytes)
+        );
+    }
+    if processes.len() > SHOWN {
+        let _ = writeln!(out, "  {:<19} and {} more", "", processes.len() - SHOWN);
+    }
+}
+
 /// A run's report for people.
 pub fn report(r: &Report) -> String {
     let mut out = String::new();
@@ -60,6 +86,7 @@ pub fn report(r: &Report) -> String {
         for note in &o.notes {
             let _ = writeln!(out, "  {:<19} note: {note}", "");
         }
+        trimmed(&mut out, &o.processes);
         if let Some(e) = &o.error {
             let _ = writeln!(out, "  {:<19} error: {e}", "");
         }

@@ -127,6 +127,7 @@ fn op_result(op: Op, status: Status, duration_ms: f64) -> OpResult {
         error: None,
         counts: Vec::new(),
         notes: Vec::new(),
+        processes: Vec::new(),
     }
 }
 
@@ -135,6 +136,14 @@ fn failed_report() -> Report {
     let mut pageout = op_result(Op::WorkingSets, Status::Ok, 812.25);
     pageout.counts = vec![("processes", 143), ("refused", 2)];
     pageout.notes = vec!["2 processes refused process_madvise".into()];
+    pageout.processes = (1..=12)
+        .map(|n| crate::backend::TrimmedProcess {
+            pid: 1000 + n,
+            name: format!("worker{n}"),
+            resident_before_bytes: u64::from(n) * 100 * MIB,
+            resident_after_bytes: u64::from(n) * 10 * MIB,
+        })
+        .collect();
     let mut standby = op_result(Op::Standby, Status::Failed, 0.5);
     standby.error = Some(OsError::new(
         13,

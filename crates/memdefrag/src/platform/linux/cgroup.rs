@@ -79,7 +79,7 @@ fn reclaim_file_in(mounts: &MountInfos, kernel: Option<(u32, u32)>) -> Result<Pa
 pub(crate) fn reclaim(file: &Path, bytes: u64) -> Result<Outcome, OsError> {
     let mut outcome = Outcome {
         counts: vec![("requested_bytes", bytes)],
-        notes: Vec::new(),
+        ..Outcome::default()
     };
     if bytes == 0 {
         outcome

@@ -20,7 +20,9 @@ mod pageout;
 mod sys;
 mod vmstat;
 
-use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::backend::{
+    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, Support,
+};
 use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, Fragmentation, Snapshot};
@@ -213,9 +215,9 @@ fn render_size(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
-pub(crate) fn run(op: Op) -> Result<Outcome, OsError> {
+pub(crate) fn run(op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
     match op {
-        Op::WorkingSets => pageout::page_out_all(),
+        Op::WorkingSets => pageout::page_out(processes),
         Op::SystemWorkingSet => knobs::write(knobs::DROP_CACHES, "2").map(|()| Outcome::default()),
         Op::Modified => {
             rustix::fs::sync();
@@ -294,8 +296,8 @@ impl Backend for Native {
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         estimate(op, snapshot)
     }
-    fn run(&self, op: Op) -> Result<Outcome, OsError> {
-        run(op)
+    fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
+        run(op, processes)
     }
 }
 

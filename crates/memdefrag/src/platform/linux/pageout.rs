@@ -1,5 +1,7 @@
-//! `working-sets` on Linux: ask the kernel to reclaim the pages of every user process with
-//! `process_madvise(MADV_PAGEOUT)`, the closest equivalent of Windows' MemoryEmptyWorkingSets.
+//! `working-sets` on Linux: ask the kernel to reclaim the pages of every user process (or of
+//! the ones a filter chooses) with `process_madvise(MADV_PAGEOUT)`, the closest equivalent of
+//! Windows' MemoryEmptyWorkingSets. Each process's resident memory is read before and after, so
+//! that the report shows what moved.
 //!
 //! The kernel skips what it cannot reclaim (pages shared with other processes, anonymous pages
 //! without swap) and rejects whole mappings it never reclaims (mlocked, PFN-mapped, hugetlb).
@@ -17,7 +19,7 @@ use procfs::process::{MMapPath, Process};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use super::sys::{self, RemoteRange};
-use crate::backend::{OsError, Outcome};
+use crate::backend::{Decision, OsError, Outcome, ProcessFilter, TrimmedProcess};
 
 /// `PF_KTHREAD` of `include/linux/sched.h`, in field 9 of /proc/PID/stat.
 const PF_KTHREAD: u32 = 0x0020_0000;
@@ -29,6 +31,8 @@ pub(crate) struct Tally {
     pub paged_out: u64,
     /// Processes that exited while we walked.
     pub exited: u64,
+    /// Processes the filter left alone (`--exclude` named them, or `--only` did not).
+    pub excluded: u64,
     /// Processes we could not act on (permission, or their /proc entry could not be read).
     pub refused: u64,
     /// Mappings the kernel rejected (mlocked, PFN-mapped, hugetlb, unmapped meanwhile).
@@ -42,21 +46,48 @@ impl Tally {
         Outcome {
             counts: vec![
                 ("processes", self.paged_out),
+                ("excluded", self.excluded),
                 ("exited", self.exited),
                 ("refused", self.refused),
                 ("ranges_rejected", self.ranges_rejected),
                 ("advised_bytes", self.advised_bytes),
             ],
-            notes: Vec::new(),
+            ..Outcome::default()
         }
     }
 }
 
-/// Pages out every user process except this one.
-pub(crate) fn page_out_all() -> Result<Outcome, OsError> {
+/// The names a filter may know a process by: its executable's file name and its command name.
+fn names(process: &Process) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(exe) = process.exe() {
+        if let Some(name) = exe.file_name().and_then(|n| n.to_str()) {
+            names.push(name.to_owned());
+        }
+    }
+    if let Ok(comm) = std::fs::read_to_string(format!("/proc/{}/comm", process.pid)) {
+        let comm = comm.trim_end_matches('\n');
+        if !names.iter().any(|n| n == comm) {
+            names.push(comm.to_owned());
+        }
+    }
+    names
+}
+
+/// Resident memory of `pid` (statm's resident pages), 0 when it cannot be read.
+fn resident(process: &Process) -> u64 {
+    process.statm().map_or(0, |m| {
+        m.resident.saturating_mul(rustix::param::page_size() as u64)
+    })
+}
+
+/// Pages out every user process except this one that `filter` lets through.
+pub(crate) fn page_out(filter: &ProcessFilter) -> Result<Outcome, OsError> {
     let me = std::process::id() as i32;
     let entries = std::fs::read_dir("/proc").map_err(|e| OsError::from_io("read_dir /proc", &e))?;
     let mut tally = Tally::default();
+    let mut trimmed = Vec::new();
+    let mut seen = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -65,9 +96,39 @@ pub(crate) fn page_out_all() -> Result<Outcome, OsError> {
         else {
             continue;
         };
-        if pid != me {
-            page_out(pid, &mut tally);
+        if pid == me {
+            continue;
         }
+        let Ok(process) = Process::new(pid) else {
+            tally.exited += 1;
+            continue;
+        };
+        let names = names(&process);
+        let pid_u32 = pid.unsigned_abs();
+        if !filter.is_all() {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let decision = filter.decide(pid_u32, &refs, false);
+            seen.push((pid_u32, names.clone()));
+            if decision != Decision::Trim {
+                if !is_kernel_thread(&process) {
+                    tally.excluded += 1;
+                }
+                continue;
+            }
+        }
+        let before = resident(&process);
+        if let Fate::PagedOut = page_out_one(&process, &mut tally) {
+            trimmed.push(TrimmedProcess {
+                pid: pid_u32,
+                name: names.first().cloned().unwrap_or_default(),
+                resident_before_bytes: before,
+                resident_after_bytes: resident(&process),
+            });
+        }
+    }
+    let mut notes = Vec::new();
+    for unmatched in filter.unmatched(&seen, false) {
+        notes.push(format!("no process matched '{unmatched}'"));
     }
     if tally.paged_out == 0 && tally.refused > 0 {
         // The capabilities are there, yet the kernel said no (a user namespace, seccomp, Yama).
@@ -79,7 +140,16 @@ pub(crate) fn page_out_all() -> Result<Outcome, OsError> {
             ),
         ));
     }
-    Ok(tally.into_outcome())
+    let mut outcome = tally.into_outcome();
+    outcome.notes = notes;
+    outcome.processes = trimmed;
+    Ok(outcome)
+}
+
+fn is_kernel_thread(process: &Process) -> bool {
+    process
+        .stat()
+        .is_ok_and(|stat| stat.flags & PF_KTHREAD != 0)
 }
 
 /// How one process ended up, for the tally.
@@ -90,20 +160,19 @@ enum Fate {
     Refused,
 }
 
-fn page_out(pid: i32, tally: &mut Tally) {
-    let fate = page_out_process(pid, tally);
+fn page_out_one(process: &Process, tally: &mut Tally) -> Fate {
+    let fate = page_out_process(process, tally);
     match fate {
         Fate::PagedOut => tally.paged_out += 1,
         Fate::Untouched => {}
         Fate::Exited => tally.exited += 1,
         Fate::Refused => tally.refused += 1,
     }
+    fate
 }
 
-fn page_out_process(pid: i32, tally: &mut Tally) -> Fate {
-    let Ok(process) = Process::new(pid) else {
-        return Fate::Exited;
-    };
+fn page_out_process(process: &Process, tally: &mut Tally) -> Fate {
+    let pid = process.pid;
     match process.stat() {
         // Kernel threads have no user memory to reclaim.
         Ok(stat) if stat.flags & PF_KTHREAD != 0 => return Fate::Untouched,

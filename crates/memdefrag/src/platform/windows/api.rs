@@ -127,6 +127,22 @@ pub(crate) struct VolumeFlush {
     pub error: Option<(u32, String)>,
 }
 
+/// A running process: its ID and executable file name (Toolhelp32's szExeFile).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProcessEntry {
+    pub pid: u32,
+    pub name: String,
+}
+
+/// Why one process's working set could not be emptied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TrimError {
+    /// It exited meanwhile.
+    Exited,
+    /// It may not be opened or trimmed (protected, another session's): Win32 code and message.
+    Refused(u32, String),
+}
+
 /// The NT and Win32 calls the Windows backend makes.
 pub(crate) trait NtApi {
     /// IsWow64Process: a 32-bit process on 64-bit Windows.
@@ -152,4 +168,8 @@ pub(crate) trait NtApi {
     fn documented_memory(&self) -> Result<DocumentedMemory, (u32, String)>;
     /// FlushFileBuffers on every volume.
     fn flush_volumes(&self) -> Result<Vec<VolumeFlush>, (u32, String)>;
+    /// The running processes (CreateToolhelp32Snapshot).
+    fn processes(&self) -> Result<Vec<ProcessEntry>, (u32, String)>;
+    /// EmptyWorkingSet on one process; its working set size before and after, in bytes.
+    fn empty_working_set(&self, pid: u32) -> Result<(u64, u64), TrimError>;
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use super::api::{
     DocumentedMemory, MemoryListPages, NtApi, NtStatus, Privilege, PrivilegeError, PrivilegeState,
-    SetRequest, VolumeFlush,
+    ProcessEntry, SetRequest, TrimError, VolumeFlush,
 };
 
 /// A call the backend made, as the fake recorded it.
@@ -17,6 +17,7 @@ pub(crate) enum Event {
     Set(SetRequest),
     QueryLists,
     FlushVolumes,
+    Trim(u32),
 }
 
 /// A scripted NT API: what each call answers, and the record of calls made.
@@ -32,6 +33,10 @@ pub(crate) struct Fake {
     pub(crate) lists: Result<MemoryListPages, NtStatus>,
     pub(crate) volumes: Vec<VolumeFlush>,
     pub(crate) events: Mutex<Vec<Event>>,
+    /// The running processes, and how emptying each one's working set goes (by process ID:
+    /// absent means it works and halves it).
+    pub(crate) processes: Vec<ProcessEntry>,
+    pub(crate) trim_errors: HashMap<u32, TrimError>,
     /// The privileges enabled now (as the token holds them between enable and restore).
     pub(crate) active: Mutex<HashSet<Privilege>>,
 }
@@ -60,6 +65,8 @@ impl Default for Fake {
             volumes: Vec::new(),
             events: Mutex::new(Vec::new()),
             active: Mutex::new(HashSet::new()),
+            processes: Vec::new(),
+            trim_errors: HashMap::new(),
         }
     }
 }
@@ -188,6 +195,16 @@ impl NtApi for Fake {
             system_cache: 3 << 30,
             page_size: PAGE,
         })
+    }
+    fn processes(&self) -> Result<Vec<ProcessEntry>, (u32, String)> {
+        Ok(self.processes.clone())
+    }
+    fn empty_working_set(&self, pid: u32) -> Result<(u64, u64), TrimError> {
+        self.log().push(Event::Trim(pid));
+        match self.trim_errors.get(&pid) {
+            Some(e) => Err(e.clone()),
+            None => Ok((u64::from(pid) << 20, u64::from(pid) << 19)),
+        }
     }
     fn flush_volumes(&self) -> Result<Vec<VolumeFlush>, (u32, String)> {
         self.log().push(Event::FlushVolumes);

@@ -17,7 +17,7 @@ pub(crate) mod fake;
 mod ffi;
 
 use self::api::NtApi;
-use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -81,7 +81,7 @@ impl<A: NtApi + Send + Sync> Backend for Windows<A> {
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         ops::estimate(op, snapshot)
     }
-    fn run(&self, op: Op) -> Result<Outcome, OsError> {
-        ops::run(&self.0, op)
+    fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
+        ops::run(&self.0, op, processes)
     }
 }

@@ -7,8 +7,12 @@
 
 use super::api::{
     MemoryListCommand, NtApi, NtStatus, Privilege, PrivilegeError, PrivilegeState, SetRequest,
+    TrimError,
 };
-use crate::backend::{Estimate, NotPrivileged, OpInfo, OsError, Outcome, Support};
+use crate::backend::{
+    Decision, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, Support,
+    TrimmedProcess,
+};
 use crate::error::Remedy;
 use crate::op::Op;
 use crate::snapshot::{Detail, MemoryLists, Snapshot, Sources, WindowsMemory};
@@ -228,7 +232,7 @@ fn nt_error(api: &dyn NtApi, status: NtStatus, call: &str) -> OsError {
     err
 }
 
-pub(crate) fn run(api: &dyn NtApi, op: Op) -> Result<Outcome, OsError> {
+pub(crate) fn run(api: &dyn NtApi, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
     let info = describe(api, op);
     let call = match (info.unsupported_reason(), call_of(op)) {
         (None, Some(call)) => call,
@@ -254,6 +258,11 @@ pub(crate) fn run(api: &dyn NtApi, op: Op) -> Result<Outcome, OsError> {
         })?),
         Needs::Elevation => None,
     };
+    if op == Op::WorkingSets && !processes.is_all() {
+        // The seed's single MemoryEmptyWorkingSets empties every process: with a filter, each
+        // chosen process is trimmed on its own.
+        return trim_processes(api, processes);
+    }
     let Some(request) = call.request else {
         return flush_volumes(api);
     };
@@ -265,6 +274,53 @@ pub(crate) fn run(api: &dyn NtApi, op: Op) -> Result<Outcome, OsError> {
         outcome.counts.push(("pages_combined", value));
     }
     Ok(outcome)
+}
+
+/// Empties the working set of each process `filter` lets through (but this one), counting the
+/// ones it left alone, the ones that refused (protected processes) and the ones that exited.
+fn trim_processes(api: &dyn NtApi, filter: &ProcessFilter) -> Result<Outcome, OsError> {
+    let all = api.processes().map_err(|(code, msg)| {
+        OsError::new(
+            code.into(),
+            format!("enumerate processes (CreateToolhelp32Snapshot): {msg}"),
+        )
+    })?;
+    let me = std::process::id();
+    let (mut excluded, mut refused, mut exited) = (0, 0, 0);
+    let mut trimmed = Vec::new();
+    let mut seen = Vec::new();
+    for entry in all.iter().filter(|e| e.pid != me && e.pid != 0) {
+        seen.push((entry.pid, vec![entry.name.clone()]));
+        if filter.decide(entry.pid, &[entry.name.as_str()], true) != Decision::Trim {
+            excluded += 1;
+            continue;
+        }
+        match api.empty_working_set(entry.pid) {
+            Ok((before, after)) => trimmed.push(TrimmedProcess {
+                pid: entry.pid,
+                name: entry.name.clone(),
+                resident_before_bytes: before,
+                resident_after_bytes: after,
+            }),
+            Err(TrimError::Exited) => exited += 1,
+            Err(TrimError::Refused(..)) => refused += 1,
+        }
+    }
+    let notes = filter
+        .unmatched(&seen, true)
+        .into_iter()
+        .map(|m| format!("no process matched '{m}'"))
+        .collect();
+    Ok(Outcome {
+        counts: vec![
+            ("processes", trimmed.len() as u64),
+            ("excluded", excluded),
+            ("refused", refused),
+            ("exited", exited),
+        ],
+        notes,
+        processes: trimmed,
+    })
 }
 
 fn flush_volumes(api: &dyn NtApi) -> Result<Outcome, OsError> {
@@ -281,7 +337,7 @@ fn flush_volumes(api: &dyn NtApi) -> Result<Outcome, OsError> {
             ("volumes_flushed", flushed),
             ("volumes_failed", failed.len() as u64),
         ],
-        notes: Vec::new(),
+        ..Outcome::default()
     };
     for v in &failed {
         let (code, msg) = v.error.as_ref().expect("filtered on error");

@@ -4,6 +4,7 @@
 //! - `nt`: `NtQuerySystemInformation` / `NtSetSystemInformation`, their classes and structures;
 //! - `token`: the process token's privileges and elevation;
 //! - `volumes`: flushing every volume's buffers;
+//! - `processes`: the running processes, and emptying one's working set;
 //! - `info`: the documented figures and facts (WOW64, GlobalMemoryStatusEx, GetPerformanceInfo);
 //! - `console`: the console control handler;
 //! - `text`: UTF-16 strings and the system's error messages.
@@ -13,6 +14,7 @@
 mod console;
 mod info;
 mod nt;
+mod processes;
 mod text;
 mod token;
 mod volumes;
@@ -21,7 +23,7 @@ pub(crate) use console::on_console_close;
 
 use super::api::{
     DocumentedMemory, MemoryListPages, NtApi, NtStatus, Privilege, PrivilegeError, PrivilegeState,
-    SetRequest, VolumeFlush,
+    ProcessEntry, SetRequest, TrimError, VolumeFlush,
 };
 
 /// The real NT and Win32 calls.
@@ -63,6 +65,12 @@ impl NtApi for System {
     }
     fn flush_volumes(&self) -> Result<Vec<VolumeFlush>, (u32, String)> {
         volumes::flush_all()
+    }
+    fn processes(&self) -> Result<Vec<ProcessEntry>, (u32, String)> {
+        processes::list()
+    }
+    fn empty_working_set(&self, pid: u32) -> Result<(u64, u64), TrimError> {
+        processes::empty_working_set(pid)
     }
 }
 

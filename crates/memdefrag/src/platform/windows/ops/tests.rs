@@ -1,7 +1,7 @@
 //! The Windows decisions through the scripted NT API ([`crate::platform::windows::fake`]):
 //! these run on every platform. Whole plans over it are tested with the plan.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 use crate::platform::windows::api::VolumeFlush;
@@ -23,7 +23,7 @@ fn a_token_without_the_privilege_is_refused_before_anything_runs() {
     assert_eq!(err.remedy, Remedy::Elevate);
 
     // run() itself also refuses rather than calling without the privilege.
-    let err = run(&fake, Op::Standby).unwrap_err();
+    let err = run(&fake, Op::Standby, &ProcessFilter::default()).unwrap_err();
     assert!(err.not_privileged);
     assert_eq!(err.code, Some(1300));
     assert_eq!(
@@ -45,7 +45,7 @@ fn a_token_that_cannot_be_adjusted_is_explained() {
         "{}",
         err.needs
     );
-    let err = run(&fake, Op::Standby).unwrap_err();
+    let err = run(&fake, Op::Standby, &ProcessFilter::default()).unwrap_err();
     assert!(err.not_privileged);
     assert_eq!(
         err.code,
@@ -59,9 +59,14 @@ fn a_token_that_cannot_be_adjusted_is_explained() {
 
 #[test]
 fn system_working_set_enables_only_the_quota_privilege_and_trims_the_file_cache() {
-    run(&Fake::default(), Op::SystemWorkingSet).unwrap();
+    run(
+        &Fake::default(),
+        Op::SystemWorkingSet,
+        &ProcessFilter::default(),
+    )
+    .unwrap();
     let fake = Fake::default();
-    run(&fake, Op::SystemWorkingSet).unwrap();
+    run(&fake, Op::SystemWorkingSet, &ProcessFilter::default()).unwrap();
     assert_eq!(
         fake.events(),
         [
@@ -96,7 +101,7 @@ fn a_privilege_already_on_is_left_on() {
         enabled: HashSet::from([Privilege::ProfileSingleProcess]),
         ..Fake::default()
     };
-    run(&fake, Op::Standby).unwrap();
+    run(&fake, Op::Standby, &ProcessFilter::default()).unwrap();
     assert_eq!(
         fake.events().last(),
         Some(&Event::Restore(vec![(
@@ -110,7 +115,7 @@ fn a_privilege_already_on_is_left_on() {
 fn the_registry_flush_needs_an_elevated_token_and_enables_no_privilege() {
     // phnt: "s: NULL (requires admin)"; System Informer calls it without adjusting privileges.
     let fake = Fake::default();
-    run(&fake, Op::Registry).unwrap();
+    run(&fake, Op::Registry, &ProcessFilter::default()).unwrap();
     assert_eq!(fake.events(), [Event::Set(SetRequest::ReconcileRegistry)]);
     let unelevated = Fake {
         elevated: false,
@@ -136,7 +141,7 @@ fn every_call_is_supported_on_every_windows_memdefrag_runs_on() {
 #[test]
 fn combine_reports_the_pages_combined() {
     let fake = Fake::default();
-    let outcome = run(&fake, Op::Combine).unwrap();
+    let outcome = run(&fake, Op::Combine, &ProcessFilter::default()).unwrap();
     assert_eq!(outcome.counts, [("pages_combined", 1234)]);
     assert_eq!(fake.sets(), [SetRequest::CombinePages]);
 }
@@ -265,7 +270,7 @@ fn flush_volumes_counts_and_names_the_failures() {
         ],
         ..Fake::default()
     };
-    let outcome = run(&fake, Op::FlushVolumes).unwrap();
+    let outcome = run(&fake, Op::FlushVolumes, &ProcessFilter::default()).unwrap();
     assert_eq!(
         outcome.counts,
         [("volumes_flushed", 2), ("volumes_failed", 1)]
@@ -283,7 +288,7 @@ fn flush_volumes_counts_and_names_the_failures() {
         )],
         ..Fake::default()
     };
-    let err = run(&denied, Op::FlushVolumes).unwrap_err();
+    let err = run(&denied, Op::FlushVolumes, &ProcessFilter::default()).unwrap_err();
     assert!(err.not_privileged);
     assert!(err.message.contains(r"C:\"), "{}", err.message);
 
@@ -333,4 +338,93 @@ fn a_kernel_without_the_list_query_is_asked_once_and_no_privilege_is_touched() {
     };
     snapshot(&fake).unwrap();
     assert_eq!(fake.events(), [Event::QueryLists]);
+}
+
+fn entry(pid: u32, name: &str) -> crate::platform::windows::api::ProcessEntry {
+    crate::platform::windows::api::ProcessEntry {
+        pid,
+        name: name.into(),
+    }
+}
+
+#[test]
+fn a_process_filter_trims_each_chosen_process_instead_of_the_single_call() {
+    use crate::platform::windows::api::TrimError;
+    let fake = Fake {
+        processes: vec![
+            entry(0, "[System Process]"),
+            entry(4, "System"),
+            entry(100, "game.exe"),
+            entry(200, "Notepad.exe"),
+            entry(300, "browser.exe"),
+            entry(400, "browser.exe"),
+        ],
+        trim_errors: HashMap::from([
+            (4, TrimError::Refused(5, "Access is denied.".into())),
+            (400, TrimError::Exited),
+        ]),
+        ..Fake::default()
+    };
+    let filter = ProcessFilter {
+        only: Vec::new(),
+        exclude: vec![
+            "GAME".parse().unwrap(),
+            "notepad".parse().unwrap(),
+            "nothere".parse().unwrap(),
+        ],
+    };
+    let outcome = run(&fake, Op::WorkingSets, &filter).unwrap();
+    assert!(
+        !fake.sets().contains(&SetRequest::MemoryList(
+            MemoryListCommand::EmptyWorkingSets
+        )),
+        "no system-wide call"
+    );
+    assert_eq!(
+        fake.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Trim(pid) => Some(pid),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
+        [4, 300, 400],
+        "names match in any case, with or without .exe"
+    );
+    assert_eq!(
+        outcome.counts,
+        [
+            ("processes", 1),
+            ("excluded", 2),
+            ("refused", 1),
+            ("exited", 1)
+        ]
+    );
+    assert_eq!(outcome.processes.len(), 1);
+    assert_eq!(outcome.processes[0].pid, 300);
+    assert_eq!(outcome.processes[0].resident_before_bytes, 300 << 20);
+    assert_eq!(outcome.notes, ["no process matched 'nothere'"]);
+
+    let only = ProcessFilter {
+        only: vec!["200".parse().unwrap()],
+        exclude: Vec::new(),
+    };
+    let fake = Fake {
+        processes: vec![entry(100, "game.exe"), entry(200, "notepad.exe")],
+        ..Fake::default()
+    };
+    let outcome = run(&fake, Op::WorkingSets, &only).unwrap();
+    assert_eq!(outcome.processes.len(), 1);
+    assert_eq!(outcome.processes[0].name, "notepad.exe");
+}
+
+#[test]
+fn without_a_filter_working_sets_is_the_seeds_single_call() {
+    let fake = Fake {
+        processes: vec![entry(100, "game.exe")],
+        ..Fake::default()
+    };
+    let outcome = run(&fake, Op::WorkingSets, &ProcessFilter::default()).unwrap();
+    assert!(outcome.processes.is_empty());
+    assert!(!fake.events().iter().any(|e| matches!(e, Event::Trim(_))));
 }
