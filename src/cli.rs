@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use memdefrag::watch::{Threshold, WatchConfig};
-use memdefrag::Op;
+use memdefrag::{Op, ProcessFilter, ProcessMatch};
 
 /// Free and defragment physical memory by asking the kernel to do it.
 ///
@@ -173,6 +173,35 @@ pub(crate) struct WatchArgs {
     /// Report what would be done; never act. Needs no privilege.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub processes: ProcessArgs,
+    /// No action while a process of one of these names runs (e.g. a game).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub pause_while: Vec<String>,
+}
+
+/// Which processes working-sets acts on.
+#[derive(Debug, Args)]
+pub(crate) struct ProcessArgs {
+    /// Trim only these processes (executable names or PIDs); with working-sets only.
+    #[arg(long, value_name = "NAME|PID,...", value_delimiter = ',', value_parser = parse_process)]
+    pub only: Vec<ProcessMatch>,
+    /// Never trim these processes (executable names or PIDs); with working-sets only.
+    #[arg(long, value_name = "NAME|PID,...", value_delimiter = ',', value_parser = parse_process)]
+    pub exclude: Vec<ProcessMatch>,
+}
+
+impl ProcessArgs {
+    pub(crate) fn filter(&self) -> ProcessFilter {
+        ProcessFilter {
+            only: self.only.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
+}
+
+fn parse_process(s: &str) -> Result<ProcessMatch, String> {
+    s.parse()
 }
 
 impl WatchArgs {
@@ -188,6 +217,8 @@ impl WatchArgs {
             cooldown: self.cooldown,
             once: self.once,
             dry_run: self.dry_run,
+            processes: self.processes.filter(),
+            pause_while: self.pause_while.clone(),
         }
     }
 
@@ -224,6 +255,25 @@ impl WatchArgs {
         }
         if self.dry_run {
             args.push("--dry-run".into());
+        }
+        let list = |items: &[ProcessMatch]| {
+            items
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        if !self.processes.only.is_empty() {
+            args.push("--only".into());
+            args.push(list(&self.processes.only));
+        }
+        if !self.processes.exclude.is_empty() {
+            args.push("--exclude".into());
+            args.push(list(&self.processes.exclude));
+        }
+        if !self.pause_while.is_empty() {
+            args.push("--pause-while".into());
+            args.push(self.pause_while.join(","));
         }
         args
     }
@@ -267,6 +317,8 @@ pub(crate) struct RunOptions {
     /// Needs no privilege.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub processes: ProcessArgs,
 }
 
 fn parse_op(s: &str) -> Result<Op, String> {
@@ -423,6 +475,16 @@ mod tests {
                 "500ms",
             ],
             &["--standby-above", "1000000007B", "--free-below", "2GB"],
+            &[
+                "--every",
+                "1m",
+                "--ops",
+                "working-sets",
+                "--exclude",
+                "game.exe,42",
+                "--pause-while",
+                "game.exe,steam.exe",
+            ],
         ] {
             let parsed = RecordedWatch::try_parse_from(given).unwrap().watch;
             let recorded = parsed.to_args();

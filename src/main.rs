@@ -58,8 +58,14 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
             show(json, &infos, |infos| render::ops(system.platform(), infos))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Defrag { run } => execute(&system, &Plan::default_for(&system), &run, json),
-        Command::Purge { ops, run } => execute(&system, &Plan::canonical(ops), &run, json),
+        Command::Defrag { run } => {
+            let plan = Plan::default_for(&system).with_processes(run.processes.filter());
+            execute(&system, &plan, &run, json)
+        }
+        Command::Purge { ops, run } => {
+            let plan = Plan::canonical(ops).with_processes(run.processes.filter());
+            execute(&system, &plan, &run, json)
+        }
         Command::Watch(args) => watch(&system, &args, json),
         Command::Files { paths, walk, top } => {
             let report = memdefrag::files::files(&paths, walk.walk(), top)?;

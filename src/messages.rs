@@ -30,6 +30,9 @@ pub(crate) fn error(err: &Error) -> String {
         } => {
             format!("operation '{op}' needs {needs}.\n{}", remedy(*r))
         }
+        Error::FilterWithoutWorkingSets => "--only and --exclude choose the processes of \
+             working-sets, which this plan does not run (add working-sets to it)"
+            .into(),
         other => other.to_string(),
     }
 }

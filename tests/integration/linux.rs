@@ -194,7 +194,7 @@ fn root_purge_compact_runs_compaction() {
 
 /// A child process that maps a file and touches every page, then waits to be released.
 /// It only makes raw system calls after fork, which is safe in a multi-threaded parent.
-struct MappingChild {
+pub(crate) struct MappingChild {
     pid: libc::pid_t,
     release: libc::c_int,
 }
@@ -318,6 +318,91 @@ fn root_purge_working_sets_drops_a_helper_processs_file_pages() {
         "RssFile {before} -> {after}"
     );
     drop(child);
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_working_sets_spares_excluded_processes_and_trims_only_chosen_ones() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let len = 32 * MIB;
+    // A file each: the kernel does not page out pages that several processes map.
+    let (kept_file, trimmed_file) = (CachedFile::new(len), CachedFile::new(len));
+    let kept = MappingChild::spawn(&File::open(&kept_file.path).unwrap(), len);
+    let trimmed = MappingChild::spawn(&File::open(&trimmed_file.path).unwrap(), len);
+    let (kept_before, trimmed_before) = (kept.rss_file(), trimmed.rss_file());
+    assert!(kept_before >= len as u64 && trimmed_before >= len as u64);
+
+    // --exclude the one: its file pages stay while the other's fall.
+    let exclude = format!("{},no-such-process", kept.pid);
+    let (out, report) = memdefrag_json(&["purge", "working-sets", "--exclude", &exclude, "--json"]);
+    assert_exit(&out, 0);
+    let op = &report["operations"][0];
+    assert!(op["counts"]["excluded"].as_u64().unwrap() >= 1, "{op}");
+    assert_eq!(
+        op["notes"],
+        serde_json::json!(["no process matched 'no-such-process'"])
+    );
+    assert!(
+        kept.rss_file() >= kept_before * 9 / 10,
+        "excluded, yet trimmed"
+    );
+    assert!(
+        trimmed.rss_file() + (len as u64) * 3 / 4 <= trimmed_before,
+        "not trimmed"
+    );
+    let listed = op["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == trimmed.pid)
+        .expect("the trimmed helper is listed");
+    assert!(
+        listed["resident_after_bytes"].as_u64().unwrap()
+            < listed["resident_before_bytes"].as_u64().unwrap(),
+        "{listed}"
+    );
+    assert!(!op["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["pid"] == kept.pid));
+
+    // --only the other way round: only the one named is trimmed.
+    drop(trimmed);
+    std::fs::read(&trimmed_file.path).unwrap();
+    let trimmed = MappingChild::spawn(&File::open(&trimmed_file.path).unwrap(), len);
+    let before = trimmed.rss_file();
+    let only = kept.pid.to_string();
+    let (out, report) = memdefrag_json(&["purge", "working-sets", "--only", &only, "--json"]);
+    assert_exit(&out, 0);
+    let op = &report["operations"][0];
+    assert_eq!(op["counts"]["processes"], 1, "{op}");
+    assert_eq!(op["processes"][0]["pid"], kept.pid);
+    assert!(
+        trimmed.rss_file() >= before * 9 / 10,
+        "not chosen, yet trimmed"
+    );
+    assert!(
+        kept.rss_file() + (len as u64) * 3 / 4 <= kept_before,
+        "chosen, not trimmed"
+    );
+}
+
+#[test]
+fn a_process_filter_without_working_sets_is_a_usage_error() {
+    let out = memdefrag(&["purge", "standby", "--exclude", "firefox"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("--only and --exclude"),
+        "{}",
+        stderr(&out)
+    );
+    assert_exit(
+        &memdefrag(&["watch", "--every", "1s", "--only", "1", "--ops", "standby"]),
+        2,
+    );
+    assert_exit(&memdefrag(&["purge", "working-sets", "--only", ""]), 2);
 }
 
 #[test]

@@ -293,6 +293,44 @@ mod linux {
     }
 
     #[test]
+    fn watch_pauses_while_a_named_process_runs_and_acts_after_it_exits() {
+        // A process of a name of our own: a copy of sleep.
+        let dir = tempfile::tempdir().unwrap();
+        let helper = dir.path().join("mdpause-helper");
+        std::fs::copy("/bin/sleep", &helper).unwrap();
+        let mut game = Command::new(&helper)
+            .arg("60")
+            .spawn()
+            .expect("start the helper");
+        // --dry-run: it needs no privilege, and an action is still reported.
+        let watch = Watch::start(&[
+            "--every",
+            "1s",
+            "--interval",
+            "200ms",
+            "--ops",
+            "standby",
+            "--dry-run",
+            "--pause-while",
+            "mdpause-helper,another-name",
+            "--json",
+        ]);
+        let paused = watch.next(Duration::from_secs(3));
+        let _ = game.kill();
+        let _ = game.wait();
+        assert!(
+            paused.is_none(),
+            "acted while the named process ran: {paused:?}"
+        );
+        let event = watch
+            .next(Duration::from_secs(3))
+            .expect("no action after the process exited");
+        assert_eq!(event["trigger"], "every");
+        let (code, _) = watch.signal(libc::SIGTERM);
+        assert_eq!(code, Some(0));
+    }
+
+    #[test]
     fn watch_exits_0_promptly_on_sigterm_and_sigint() {
         for signal in [libc::SIGTERM, libc::SIGINT] {
             let watch = Watch::start(&[

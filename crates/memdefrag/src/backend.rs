@@ -326,6 +326,10 @@ pub trait Backend: Send + Sync {
     /// What `op` would free, estimated from `snapshot`.
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate;
 
+    /// Which of `names` (executable file names, as a process filter takes them) name a running
+    /// process. Cheap enough to ask once a look.
+    fn running(&self, names: &[String]) -> Vec<String>;
+
     /// Runs `op` (`working-sets` on the processes `processes` lets through). Only called after
     /// `describe` said it is supported and `check_privilege` passed.
     fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError>;

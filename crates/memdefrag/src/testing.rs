@@ -47,6 +47,8 @@ pub struct Scripted {
     pub run_time: Duration,
     /// Snapshots fail once an operation has run.
     pub blind_after_run: bool,
+    /// The processes that run, by name (for `watch --pause-while`).
+    pub running: Mutex<Vec<String>>,
     /// Called at each snapshot with the number of snapshots taken so far (e.g. to stop a
     /// watch after a number of looks).
     pub on_look: Option<Box<dyn Fn(usize) + Send + Sync>>,
@@ -79,6 +81,7 @@ impl Default for Scripted {
             run_time: Duration::ZERO,
             blind_after_run: false,
             on_look: None,
+            running: Mutex::new(Vec::new()),
             record: Record::default(),
         }
     }
@@ -163,6 +166,18 @@ impl Backend for Scripted {
             )),
             _ => Estimate::unknown(),
         }
+    }
+
+    fn running(&self, names: &[String]) -> Vec<String> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        names
+            .iter()
+            .filter(|n| running.contains(n))
+            .cloned()
+            .collect()
     }
 
     fn run(&self, op: Op, _processes: &ProcessFilter) -> Result<Outcome, OsError> {

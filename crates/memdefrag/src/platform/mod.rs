@@ -117,6 +117,9 @@ impl Backend for Native {
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         self.inner.estimate(op, snapshot)
     }
+    fn running(&self, names: &[String]) -> Vec<String> {
+        self.inner.running(names)
+    }
     fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
         self.inner.run(op, processes)
     }

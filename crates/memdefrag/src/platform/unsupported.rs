@@ -45,6 +45,9 @@ impl Backend for Native {
     fn estimate(&self, _op: Op, _snapshot: &Snapshot) -> Estimate {
         Estimate::unknown()
     }
+    fn running(&self, _names: &[String]) -> Vec<String> {
+        Vec::new()
+    }
     fn run(&self, op: Op, _processes: &ProcessFilter) -> Result<Outcome, OsError> {
         Err(OsError::other(format!(
             "'{op}' is not supported on {PLATFORM}"

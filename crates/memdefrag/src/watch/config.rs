@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::trigger::Threshold;
+use crate::backend::ProcessFilter;
 use crate::op::Op;
 
 /// The longest interval or base cooldown accepted: a day.
@@ -33,6 +34,10 @@ pub struct WatchConfig {
     pub once: bool,
     /// Report what would be done; never act.
     pub dry_run: bool,
+    /// The processes `working-sets` acts on (all by default).
+    pub processes: ProcessFilter,
+    /// No action while a process of one of these names runs (a game, a build).
+    pub pause_while: Vec<String>,
 }
 
 impl Default for WatchConfig {
@@ -49,6 +54,8 @@ impl Default for WatchConfig {
             cooldown: Duration::from_secs(30),
             once: false,
             dry_run: false,
+            processes: ProcessFilter::default(),
+            pause_while: Vec::new(),
         }
     }
 }

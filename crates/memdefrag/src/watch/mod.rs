@@ -108,7 +108,9 @@ impl<'a> Watch<'a> {
             config.ops = default_ops(backend);
         }
         config.ops = Op::canonical(config.ops);
-        let plan = Plan::canonical(config.ops.iter().copied()).validate(backend)?;
+        let plan = Plan::canonical(config.ops.iter().copied())
+            .with_processes(config.processes.clone())
+            .validate(backend)?;
         Ok((config, plan))
     }
 
@@ -134,6 +136,11 @@ impl<'a> Watch<'a> {
                 Some(_) if Instant::now() < quiet_until => {}
                 // A stop that came while looking: do not start another operation.
                 Some(_) if stop.is_requested() => return Ok(()),
+                // Paused while one of the named processes runs; looked at only when a trigger
+                // fires, so that a quiet watch costs nothing more.
+                Some(_)
+                    if !config.pause_while.is_empty()
+                        && !self.backend.running(&config.pause_while).is_empty() => {}
                 Some(fired) => {
                     let event = {
                         let _busy = stop.busy();

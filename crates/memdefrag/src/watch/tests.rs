@@ -200,6 +200,66 @@ fn everything_is_checked_before_watching_starts() {
 }
 
 #[test]
+fn it_pauses_while_a_named_process_runs_and_acts_after_it_exits() {
+    let stop = Stop::new();
+    let backend = Arc::new(Scripted {
+        running: Mutex::new(vec!["game".to_owned()]),
+        ..pressured(&stop, usize::MAX)
+    });
+    let config = WatchConfig {
+        pause_while: vec!["game".into(), "build".into()],
+        ..config()
+    };
+    let worker = {
+        let (backend, stop) = (backend.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut events = Vec::new();
+            Watch::new(&*backend, config)
+                .unwrap()
+                .run(&stop, &mut |e| events.push(e.clone()))
+                .unwrap();
+            events
+        })
+    };
+    // Looks go on while the game runs, and nothing is done.
+    while backend.looks() < 30 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(backend.ran().is_empty(), "acted while the game ran");
+    backend.running.lock().unwrap().clear();
+    let start = Instant::now();
+    while backend.ran().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never acted after the game"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.request();
+    let events = worker.join().unwrap();
+    assert_eq!(events.len(), 1);
+}
+
+#[test]
+fn a_process_filter_needs_working_sets() {
+    let backend = Scripted::default();
+    let filtered = WatchConfig {
+        processes: crate::ProcessFilter {
+            only: vec!["game".parse().unwrap()],
+            exclude: Vec::new(),
+        },
+        ..config()
+    };
+    let err = Watch::new(&backend, filtered.clone()).err().unwrap();
+    assert_eq!(err.exit_code(), crate::exit::USAGE);
+    let with_working_sets = WatchConfig {
+        ops: vec![Op::WorkingSets, Op::Standby],
+        ..filtered
+    };
+    assert!(Watch::new(&backend, with_working_sets).is_ok());
+}
+
+#[test]
 fn without_ops_it_runs_the_gentlest_purge_here() {
     let backend = Scripted::default();
     let watch = Watch::new(

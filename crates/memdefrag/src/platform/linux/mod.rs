@@ -296,6 +296,9 @@ impl Backend for Native {
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         estimate(op, snapshot)
     }
+    fn running(&self, names: &[String]) -> Vec<String> {
+        pageout::running(names)
+    }
     fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
         run(op, processes)
     }

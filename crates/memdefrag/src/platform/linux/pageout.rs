@@ -74,6 +74,37 @@ fn names(process: &Process) -> Vec<String> {
     names
 }
 
+/// Which of `names` name a running process (its command name, or its executable's file name
+/// where this process may read it).
+pub(crate) fn running(names: &[String]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(process) = Process::new(pid) else {
+            continue;
+        };
+        let these = self::names(&process);
+        for name in names {
+            if these.contains(name) && !found.contains(name) {
+                found.push(name.clone());
+            }
+        }
+        if found.len() == names.len() {
+            break;
+        }
+    }
+    found
+}
+
 /// Resident memory of `pid` (statm's resident pages), 0 when it cannot be read.
 fn resident(process: &Process) -> u64 {
     process.statm().map_or(0, |m| {

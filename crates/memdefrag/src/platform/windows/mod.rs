@@ -81,6 +81,9 @@ impl<A: NtApi + Send + Sync> Backend for Windows<A> {
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         ops::estimate(op, snapshot)
     }
+    fn running(&self, names: &[String]) -> Vec<String> {
+        ops::running(&self.0, names)
+    }
     fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
         ops::run(&self.0, op, processes)
     }

@@ -276,6 +276,22 @@ pub(crate) fn run(api: &dyn NtApi, op: Op, processes: &ProcessFilter) -> Result<
     Ok(outcome)
 }
 
+/// Which of `names` name a running process (in any case, with or without ".exe").
+pub(crate) fn running(api: &dyn NtApi, names: &[String]) -> Vec<String> {
+    let Ok(all) = api.processes() else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter(|name| {
+            let m = crate::backend::ProcessMatch::Name((*name).clone());
+            all.iter()
+                .any(|e| ProcessFilter::names(&m, e.pid, &[e.name.as_str()], true))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Empties the working set of each process `filter` lets through (but this one), counting the
 /// ones it left alone, the ones that refused (protected processes) and the ones that exited.
 fn trim_processes(api: &dyn NtApi, filter: &ProcessFilter) -> Result<Outcome, OsError> {

@@ -375,9 +375,9 @@ fn a_process_filter_trims_each_chosen_process_instead_of_the_single_call() {
     };
     let outcome = run(&fake, Op::WorkingSets, &filter).unwrap();
     assert!(
-        !fake.sets().contains(&SetRequest::MemoryList(
-            MemoryListCommand::EmptyWorkingSets
-        )),
+        !fake
+            .sets()
+            .contains(&SetRequest::MemoryList(MemoryListCommand::EmptyWorkingSets)),
         "no system-wide call"
     );
     assert_eq!(
