@@ -376,3 +376,31 @@ fn the_message_table_formats_every_event_as_its_text() {
     // SAFETY: loaded above and freed once.
     unsafe { FreeLibrary(module) };
 }
+
+#[test]
+#[ignore = "purges memory and needs elevation; scripts/test runs it under Wine"]
+fn elevated_working_sets_with_a_filter_trims_each_chosen_process() {
+    require_elevation();
+    let _lock = kernel_state_lock();
+    // This test process is the one chosen; memdefrag never trims itself.
+    let me = std::process::id().to_string();
+    let (out, report) = memdefrag_json(&["purge", "working-sets", "--only", &me, "--json"]);
+    assert_exit(&out, 0);
+    let op = &report["operations"][0];
+    assert_eq!(op["counts"]["processes"], 1, "{op}");
+    assert!(op["counts"]["excluded"].as_u64().unwrap() >= 1, "{op}");
+    assert_eq!(op["processes"][0]["pid"].as_u64().unwrap().to_string(), me);
+    let name = op["processes"][0]["name"].as_str().unwrap();
+    assert!(name.to_ascii_lowercase().ends_with(".exe"), "{name}");
+    // By name, in any case and without the extension: the same process.
+    let stem = name.trim_end_matches(".exe").to_ascii_uppercase();
+    let (out, report) = memdefrag_json(&["purge", "working-sets", "--only", &stem, "--json"]);
+    assert_exit(&out, 0);
+    let pids: Vec<String> = report["operations"][0]["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].to_string())
+        .collect();
+    assert!(pids.contains(&me), "{pids:?}");
+}
