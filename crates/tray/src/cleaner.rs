@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use memdefrag::watch::Fired;
-use memdefrag::{Backend, Error, Op, Plan, Report};
+use memdefrag::{Backend, Error, Op, Plan, ProcessFilter, Report};
 
 /// Why a clean ran.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +35,7 @@ pub struct Cleaned {
 
 struct Request {
     ops: Vec<Op>,
+    processes: ProcessFilter,
     reason: Reason,
 }
 
@@ -57,7 +58,9 @@ impl Cleaner {
         let worker = std::thread::spawn(move || {
             for request in incoming {
                 let started = SystemTime::now();
-                let result = Plan::canonical(request.ops).execute(&*backend);
+                let result = Plan::canonical(request.ops)
+                    .with_processes(request.processes)
+                    .execute(&*backend);
                 // Free before the result is out: whoever reads it may clean again at once.
                 worker_busy.store(false, Ordering::SeqCst);
                 let _ = finished.send(Cleaned {
@@ -76,15 +79,20 @@ impl Cleaner {
         }
     }
 
-    /// Starts a clean of `ops`; returns false, and does nothing, while one is in progress.
-    pub fn request(&self, ops: Vec<Op>, reason: Reason) -> bool {
+    /// Starts a clean of `ops` (`working-sets` on the processes `processes` lets through);
+    /// returns false, and does nothing, while one is in progress.
+    pub fn request(&self, ops: Vec<Op>, processes: ProcessFilter, reason: Reason) -> bool {
         if self.busy.swap(true, Ordering::SeqCst) {
             return false;
         }
-        let sent = self
-            .requests
-            .as_ref()
-            .is_some_and(|r| r.send(Request { ops, reason }).is_ok());
+        let sent = self.requests.as_ref().is_some_and(|r| {
+            r.send(Request {
+                ops,
+                processes,
+                reason,
+            })
+            .is_ok()
+        });
         if !sent {
             self.busy.store(false, Ordering::SeqCst);
         }
@@ -134,14 +142,14 @@ mod tests {
             }),
         );
         let start = Instant::now();
-        assert!(cleaner.request(vec![Op::Standby], Reason::Manual));
+        assert!(cleaner.request(vec![Op::Standby], ProcessFilter::default(), Reason::Manual));
         assert!(
             start.elapsed() < Duration::from_millis(500),
             "request returns at once"
         );
         assert!(cleaner.is_busy());
         assert!(
-            !cleaner.request(vec![Op::Standby], Reason::Hotkey),
+            !cleaner.request(vec![Op::Standby], ProcessFilter::default(), Reason::Hotkey),
             "one at a time"
         );
         // The UI loop keeps answering while the worker cleans.
@@ -174,7 +182,7 @@ mod tests {
             "the refused request ran nothing"
         );
         assert!(
-            cleaner.request(vec![Op::Standby], Reason::Manual),
+            cleaner.request(vec![Op::Standby], ProcessFilter::default(), Reason::Manual),
             "free again"
         );
     }
@@ -183,7 +191,11 @@ mod tests {
     fn the_result_says_why_it_ran_and_what_it_did() {
         let backend = Arc::new(Scripted::default());
         let cleaner = Cleaner::new(backend, Box::new(|| {}));
-        assert!(cleaner.request(vec![Op::Standby, Op::Modified], Reason::Hotkey));
+        assert!(cleaner.request(
+            vec![Op::Standby, Op::Modified],
+            ProcessFilter::default(),
+            Reason::Hotkey
+        ));
         let start = Instant::now();
         let cleaned = loop {
             if let Some(c) = cleaner.finished() {

@@ -82,6 +82,8 @@ pub struct Settings {
     pub start_at_logon: bool,
     /// The operations Clean now runs, by name; empty: the platform's default plan.
     pub clean_ops: Vec<String>,
+    /// Processes (executable names or IDs) whose working sets are never emptied.
+    pub exclude_processes: Vec<String>,
     /// Automatic cleaning.
     pub auto: Auto,
 }
@@ -97,6 +99,7 @@ impl Default for Settings {
             hotkey_keys: "Ctrl+Alt+M".into(),
             start_at_logon: false,
             clean_ops: Vec::new(),
+            exclude_processes: Vec::new(),
             auto: Auto::default(),
         }
     }
@@ -254,10 +257,27 @@ impl Settings {
         }
     }
 
+    /// The processes Clean now and auto-clean trim: all but the excluded ones. Applies only to a
+    /// plan with `working-sets`.
+    pub fn process_filter(&self, ops: &[Op]) -> memdefrag::ProcessFilter {
+        if !ops.contains(&Op::WorkingSets) {
+            return memdefrag::ProcessFilter::default();
+        }
+        memdefrag::ProcessFilter {
+            only: Vec::new(),
+            exclude: self
+                .exclude_processes
+                .iter()
+                .filter_map(|name| name.parse().ok())
+                .collect(),
+        }
+    }
+
     /// The automatic cleaning as a watch configuration (`None` when it is off).
     pub fn watch_config(&self, ops: Vec<Op>) -> Option<WatchConfig> {
         let auto = &self.auto;
         let mut config = WatchConfig {
+            processes: self.process_filter(&ops),
             ops,
             cooldown: std::time::Duration::from_secs(auto.cooldown_seconds),
             ..WatchConfig::default()
@@ -402,6 +422,23 @@ mod tests {
             settings.clean_ops(&default_plan),
             [Op::Modified, Op::Standby]
         );
+    }
+
+    #[test]
+    fn excluded_processes_apply_to_working_sets_only() {
+        let settings = Settings {
+            exclude_processes: vec!["game.exe".into(), "1234".into()],
+            ..Settings::default()
+        };
+        let filter = settings.process_filter(&[Op::WorkingSets, Op::Standby]);
+        assert_eq!(
+            filter.exclude,
+            [
+                memdefrag::ProcessMatch::Name("game.exe".into()),
+                memdefrag::ProcessMatch::Pid(1234)
+            ]
+        );
+        assert!(settings.process_filter(&[Op::Standby]).is_all());
     }
 
     #[test]

@@ -257,7 +257,8 @@ impl App {
             return;
         }
         let ops = self.settings.clean_ops(&self.default_plan);
-        if self.cleaner.request(ops, reason) {
+        let processes = self.settings.process_filter(&ops);
+        if self.cleaner.request(ops, processes, reason) {
             // Show "Cleaning…" at once.
             self.tip.clear();
             self.tick_tooltip();
