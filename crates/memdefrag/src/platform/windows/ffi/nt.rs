@@ -243,10 +243,13 @@ pub(super) fn memory_lists() -> Result<MemoryListPages, NtStatus> {
     })
 }
 
-/// The page size (SystemBasicInformation).
+/// The page size (SystemBasicInformation), asked once: it never changes.
 pub(super) fn page_size() -> Result<u64, NtStatus> {
-    let info: SystemBasicInformation = query(class::SYSTEM_BASIC_INFORMATION)?;
-    Ok(info.page_size.into())
+    static PAGE_SIZE: std::sync::OnceLock<Result<u64, NtStatus>> = std::sync::OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        let info: SystemBasicInformation = query(class::SYSTEM_BASIC_INFORMATION)?;
+        Ok(info.page_size.into())
+    })
 }
 
 /// The system file cache working set (SystemFileCacheInformation), in bytes.
