@@ -28,8 +28,43 @@ pub struct Snapshot {
     /// Free blocks by size, where the platform exposes them (Linux).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fragmentation: Option<Fragmentation>,
+    /// Memory stall (pressure stall information), where the kernel has it (Linux 4.20+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<Pressure>,
+    /// Free memory the hypervisor can take back, in a VM guest with free page reporting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reportable_free: Option<ReportableFree>,
     /// The platform's own figures behind the headline ones.
     pub detail: Detail,
+}
+
+/// The share of time tasks stalled on memory (/proc/pressure/memory).
+///
+/// # References
+/// - [PSI](https://docs.kernel.org/accounting/psi.html)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Pressure {
+    /// Some tasks stalled, over the last 10 s, in percent.
+    pub some_avg10: f64,
+    /// All non-idle tasks stalled, over the last 10 s, in percent.
+    pub full_avg10: f64,
+    /// Total time some tasks stalled since boot, in microseconds.
+    pub some_total_us: u64,
+    /// Total time all non-idle tasks stalled since boot, in microseconds.
+    pub full_total_us: u64,
+}
+
+/// Free memory in blocks the guest reports to its hypervisor (virtio-balloon free page
+/// reporting): blocks of 2^`order` pages or larger, which the host can take back.
+///
+/// # References
+/// - [Free page reporting](https://docs.kernel.org/mm/free_page_reporting.html)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportableFree {
+    /// `page_reporting_order`: the smallest block reported.
+    pub order: u32,
+    /// Free memory in blocks of that order or larger.
+    pub bytes: u64,
 }
 
 /// The platform's own figures.
@@ -196,6 +231,12 @@ impl Fragmentation {
         }
     }
 
+    /// Free memory in blocks of 2^`order` pages or larger, over all zones, in bytes.
+    pub fn free_bytes_from_order(&self, order: usize) -> u64 {
+        let pages = sum(self.zones.iter().map(|z| free_pages(&z.free_blocks, order)));
+        pages.saturating_mul(self.page_size)
+    }
+
     /// Free memory over all zones, in bytes.
     pub fn free_bytes(&self) -> u64 {
         let pages = sum(self.zones.iter().map(|z| free_pages(&z.free_blocks, 0)));
@@ -271,6 +312,14 @@ mod tests {
     fn free_bytes_sums_every_order() {
         let f = Fragmentation::new(4096, vec![zone(&[1, 1, 1]), zone(&[0, 0, 0, 2])]);
         assert_eq!(f.free_bytes(), (1 + 2 + 4 + 16) * 4096);
+    }
+
+    #[test]
+    fn free_bytes_from_an_order_count_only_large_blocks() {
+        let f = Fragmentation::new(4096, vec![zone(&[5, 0, 1, 0]), zone(&[0, 0, 0, 2])]);
+        assert_eq!(f.free_bytes_from_order(2), (4 + 16) * 4096);
+        assert_eq!(f.free_bytes_from_order(0), (5 + 4 + 16) * 4096);
+        assert_eq!(f.free_bytes_from_order(9), 0);
     }
 
     #[test]

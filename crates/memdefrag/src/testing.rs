@@ -204,6 +204,8 @@ pub fn snapshot(total: u64, available: u64, free: u64, cache: u64, modified: u64
         cache_bytes: cache,
         modified_bytes: modified,
         fragmentation: None,
+        pressure: None,
+        reportable_free: None,
         detail: Detail::HeadlineOnly {},
     }
 }

@@ -65,6 +65,23 @@ pub fn status(s: &Snapshot) -> String {
         }
         Detail::HeadlineOnly {} => {}
     }
+    if let Some(r) = &s.reportable_free {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>12} {:>8}  free in blocks of order {} or more: the hypervisor can take it back",
+            "reportable",
+            human_bytes(r.bytes),
+            percent(r.bytes, s.total_bytes),
+            r.order
+        );
+    }
+    if let Some(p) = &s.pressure {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>11.2}% {:>7.2}%  of the last 10 s some / all tasks stalled on memory",
+            "pressure", p.some_avg10, p.full_avg10
+        );
+    }
     if let Some(f) = &s.fragmentation {
         let orders = f
             .zones

@@ -66,6 +66,8 @@ fn linux(free: u64, cache: u64) -> Snapshot {
                 },
             ],
         )),
+        pressure: None,
+        reportable_free: None,
         detail: Detail::Linux(LinuxMemory {
             slab_reclaimable: 300 * MIB,
             ..LinuxMemory::default()
@@ -101,6 +103,8 @@ fn windows(with_lists: bool) -> Snapshot {
         cache_bytes: cache,
         modified_bytes: modified,
         fragmentation: None,
+        pressure: None,
+        reportable_free: None,
         detail: Detail::Windows(Box::new(WindowsMemory {
             page_size: 4096,
             memory_lists_error: (!with_lists).then(|| {

@@ -16,6 +16,7 @@ mod knobs;
 mod meminfo;
 mod pagecache;
 mod pageout;
+mod psi;
 #[allow(unsafe_code)]
 mod sys;
 mod vmstat;
@@ -25,7 +26,7 @@ use crate::backend::{
 };
 use crate::error::Remedy;
 use crate::op::Op;
-use crate::snapshot::{Detail, Fragmentation, Snapshot};
+use crate::snapshot::{Detail, Fragmentation, ReportableFree, Snapshot};
 use crate::Error;
 
 pub(crate) const PLATFORM: &str = "linux";
@@ -184,7 +185,14 @@ pub(crate) fn snapshot() -> Result<Snapshot, Error> {
         free_bytes: memory.mem_free,
         cache_bytes: (memory.cached + memory.buffers).saturating_sub(memory.shmem),
         modified_bytes: memory.dirty + memory.writeback,
+        reportable_free: psi::page_reporting_order().and_then(|order| {
+            let bytes = fragmentation
+                .as_ref()?
+                .free_bytes_from_order(usize::try_from(order).ok()?);
+            Some(ReportableFree { order, bytes })
+        }),
         fragmentation,
+        pressure: psi::read(),
         detail: Detail::Linux(memory),
     })
 }

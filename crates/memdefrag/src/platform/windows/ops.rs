@@ -484,6 +484,8 @@ pub(crate) fn snapshot(api: &dyn NtApi) -> Result<Snapshot, Error> {
         cache_bytes: cache,
         modified_bytes: modified,
         fragmentation: None,
+        pressure: None,
+        reportable_free: None,
         detail: Detail::Windows(Box::new(WindowsMemory {
             page_size,
             memory_lists,
