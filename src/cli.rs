@@ -27,6 +27,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Show the memory state now.
     Status,
+    /// Print the memory state in the Prometheus text format (for node_exporter's textfile
+    /// collector or windows_exporter's textfile_inputs, with --output).
+    Metrics {
+        /// Write FILE atomically (a temporary file beside it, then a rename) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Run this platform's default plan (Linux: modified, standby, system-working-set, compact).
     Defrag {
         #[command(flatten)]
@@ -178,6 +185,11 @@ pub(crate) struct WatchArgs {
     /// No action while a process of one of these names runs (e.g. a game).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub pause_while: Vec<String>,
+    /// Serve the memory state and the watch's counters on http://ADDR:PORT/metrics for
+    /// Prometheus. With no trigger, it only serves (a metrics agent). Use a loopback address
+    /// unless the network may read it.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Which processes working-sets acts on.
@@ -205,6 +217,11 @@ fn parse_process(s: &str) -> Result<ProcessMatch, String> {
 }
 
 impl WatchArgs {
+    /// Only serves metrics: an endpoint and no trigger.
+    pub(crate) fn metrics_only(&self) -> bool {
+        self.metrics_listen.is_some() && !self.config().has_trigger()
+    }
+
     /// The watch these options ask for.
     pub(crate) fn config(&self) -> WatchConfig {
         WatchConfig {
@@ -274,6 +291,10 @@ impl WatchArgs {
         if !self.pause_while.is_empty() {
             args.push("--pause-while".into());
             args.push(self.pause_while.join(","));
+        }
+        if let Some(address) = self.metrics_listen {
+            args.push("--metrics-listen".into());
+            args.push(address.to_string());
         }
         args
     }
@@ -485,11 +506,13 @@ mod tests {
                 "--pause-while",
                 "game.exe,steam.exe",
             ],
+            &["--metrics-listen", "[::1]:9101"],
         ] {
             let parsed = RecordedWatch::try_parse_from(given).unwrap().watch;
             let recorded = parsed.to_args();
             let again = RecordedWatch::try_parse_from(&recorded).unwrap().watch;
             assert_eq!(again.config(), parsed.config(), "{given:?} -> {recorded:?}");
+            assert_eq!(again.metrics_listen, parsed.metrics_listen, "{given:?}");
         }
         let parsed = RecordedWatch::try_parse_from(["--every", "1s", "--ops", "standby"])
             .unwrap()

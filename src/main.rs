@@ -7,13 +7,17 @@ mod messages;
 mod service;
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use memdefrag::watch::{self, Watch, WatchError};
 use memdefrag::{exit, render, Backend, Error, Native, Op, Plan, Stop};
+use memdefrag_metrics::{Format, WatchCounters};
 
 use crate::cli::{Cli, Command, RunOptions, WatchArgs};
 
@@ -51,6 +55,15 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     match command {
         Command::Status => {
             show(json, &system.snapshot()?, render::status)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Metrics { output } => {
+            let text = memdefrag_metrics::encode(&system.snapshot()?, None, Format::Text);
+            match output {
+                Some(path) => memdefrag_metrics::write_atomically(&path, &text)
+                    .with_context(|| format!("write {}", path.display()))?,
+                None => emit(&text)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Ops => {
@@ -151,11 +164,27 @@ fn execute(
 
 fn watch(system: &Native, args: &WatchArgs, json: bool) -> anyhow::Result<ExitCode> {
     // Everything is checked once, before watching starts.
-    let watch = match Watch::new(system, args.config()) {
-        Ok(watch) => watch,
-        Err(WatchError::Config(e)) => usage_error(&["watch"], &messages::watch_config(&e)),
-        Err(WatchError::Plan(e)) => return Err(e.into()),
+    let watch = if args.metrics_only() {
+        if args.once {
+            usage_error(
+                &["watch"],
+                "--once with only --metrics-listen: nothing would scrape it",
+            );
+        }
+        None
+    } else {
+        match Watch::new(system, args.config()) {
+            Ok(watch) => Some(watch),
+            Err(WatchError::Config(e)) => usage_error(&["watch"], &messages::watch_config(&e)),
+            Err(WatchError::Plan(e)) => return Err(e.into()),
+        }
     };
+    let counters = Arc::new(WatchCounters::default());
+    // Listening is the last check: an address in use ends it before anything is watched.
+    let endpoint = args
+        .metrics_listen
+        .map(|address| serve_metrics(address, watch.is_some().then(|| counters.clone())))
+        .transpose()?;
     let stop = Stop::new();
     let stopping = AtomicBool::new(false);
     let stopper = stop.clone();
@@ -169,7 +198,18 @@ fn watch(system: &Native, args: &WatchArgs, json: bool) -> anyhow::Result<ExitCo
     .context("install the signal handler")?;
     // Installed after the signal handler, so that on Windows it runs first on a console close.
     watch::hold_console_close(&stop).context("install the console close handler")?;
+    if let Some(endpoint) = &endpoint {
+        eprintln!(
+            "memdefrag: serving metrics on http://{}/metrics",
+            endpoint.address()
+        );
+    }
+    let Some(watch) = watch else {
+        while !stop.wait(Duration::from_secs(3600)) {}
+        return Ok(ExitCode::SUCCESS);
+    };
     watch.run(&stop, &mut |event| {
+        counters.record(event);
         let line = if json {
             serde_json::to_string(event).expect("event serializes")
         } else {
@@ -178,6 +218,22 @@ fn watch(system: &Native, args: &WatchArgs, json: bool) -> anyhow::Result<ExitCo
         let _ = emit(&format!("{line}\n"));
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `/metrics` on `address`: a fresh snapshot per scrape, with the watch's counters when
+/// there is a watch.
+pub(crate) fn serve_metrics(
+    address: SocketAddr,
+    counters: Option<Arc<WatchCounters>>,
+) -> anyhow::Result<memdefrag_metrics::Server> {
+    let scrape = move |format| {
+        Native::new()
+            .snapshot()
+            .map(|snapshot| memdefrag_metrics::encode(&snapshot, counters.as_deref(), format))
+            .map_err(|e| messages::error(&e))
+    };
+    memdefrag_metrics::serve(address, Arc::new(scrape))
+        .with_context(|| format!("cannot listen on {address} for metrics"))
 }
 
 /// Prints `value` as JSON or, for people, as `human` renders it.

@@ -218,9 +218,19 @@ mod windows {
                 }
                 WatchError::Plan(e) => failure(in_service(&e), e.exit_code()),
             })?;
+            let counters = std::sync::Arc::new(memdefrag_metrics::WatchCounters::default());
+            let _endpoint = recorded
+                .watch
+                .metrics_listen
+                .map(|address| crate::serve_metrics(address, Some(counters.clone())))
+                .transpose()
+                .map_err(|e| failure(format!("{e:#}"), memdefrag::exit::FAILED))?;
             session.running(&options);
             watch
-                .run(stop, &mut |event| session.action(event))
+                .run(stop, &mut |event| {
+                    counters.record(event);
+                    session.action(event);
+                })
                 .map_err(|e| failure(in_service(&e), e.exit_code()))
         })
     }

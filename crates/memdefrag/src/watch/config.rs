@@ -113,13 +113,17 @@ pub enum ConfigError {
 }
 
 impl WatchConfig {
+    /// Whether any trigger is set (without one, nothing would ever act).
+    pub fn has_trigger(&self) -> bool {
+        self.standby_above.is_some()
+            || self.free_below.is_some()
+            || self.usage_above.is_some()
+            || self.every.is_some()
+    }
+
     /// Checks the configuration as a whole.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.standby_above.is_none()
-            && self.free_below.is_none()
-            && self.usage_above.is_none()
-            && self.every.is_none()
-        {
+        if !self.has_trigger() {
             return Err(ConfigError::NoTrigger);
         }
         if self.standby_above.is_some() != self.free_below.is_some() {
