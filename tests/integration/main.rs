@@ -17,6 +17,7 @@ mod cli;
 mod file_cache;
 #[cfg(target_os = "linux")]
 mod linux;
+mod metrics;
 mod service;
 mod watch;
 #[cfg(windows)]

@@ -41,3 +41,6 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<(
         let _ = std::fs::remove_file(&temporary);
     })
 }
+
+#[cfg(test)]
+mod tests;
