@@ -28,6 +28,39 @@ fn status_json_matches_the_kernels_figures() {
 }
 
 #[test]
+fn status_shows_reportable_free_memory_exactly_where_the_guest_reports_free_pages() {
+    let order =
+        std::fs::read_to_string("/sys/module/page_reporting/parameters/page_reporting_order")
+            .ok()
+            .map(|s| s.trim().parse::<u64>().unwrap());
+    let (_, status) = memdefrag_json(&["status", "--json"]);
+    let metrics = String::from_utf8(memdefrag(&["metrics"]).stdout).unwrap();
+    match order {
+        Some(order) => {
+            assert_eq!(status["reportable_free_order"].as_u64(), Some(order));
+            let bytes = status["reportable_free_bytes"].as_u64().unwrap();
+            assert!(bytes <= status["free_bytes"].as_u64().unwrap());
+            assert!(
+                metrics.contains("\nmemdefrag_reportable_free_bytes "),
+                "{metrics}"
+            );
+            let human = String::from_utf8(memdefrag(&["status"]).stdout).unwrap();
+            assert!(
+                human.contains(&format!("blocks of order {order} or more")),
+                "{human}"
+            );
+        }
+        None => {
+            assert!(status.get("reportable_free_bytes").is_none(), "{status}");
+            assert!(
+                !metrics.contains("memdefrag_reportable_free_bytes"),
+                "{metrics}"
+            );
+        }
+    }
+}
+
+#[test]
 fn status_table_is_human_sized() {
     let out = memdefrag(&["status"]);
     assert_exit(&out, 0);

@@ -31,8 +31,9 @@ pub struct Snapshot {
     /// Memory stall (pressure stall information), where the kernel has it (Linux 4.20+).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pressure: Option<Pressure>,
-    /// Free memory the hypervisor can take back, in a VM guest with free page reporting.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Free memory the hypervisor can take back, in a VM guest with free page reporting
+    /// (in JSON: `reportable_free_bytes` and `reportable_free_order`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub reportable_free: Option<ReportableFree>,
     /// The platform's own figures behind the headline ones.
     pub detail: Detail,
@@ -62,8 +63,10 @@ pub struct Pressure {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ReportableFree {
     /// `page_reporting_order`: the smallest block reported.
+    #[serde(rename = "reportable_free_order")]
     pub order: u32,
     /// Free memory in blocks of that order or larger.
+    #[serde(rename = "reportable_free_bytes")]
     pub bytes: u64,
 }
 
