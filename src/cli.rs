@@ -95,7 +95,7 @@ pub(crate) enum ServiceCommand {
         #[arg(long)]
         force: bool,
         #[command(flatten)]
-        watch: WatchArgs,
+        watch: Box<WatchArgs>,
     },
     /// Start the service and wait until it runs. Needs an elevated prompt.
     Start(ServiceName),
