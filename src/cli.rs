@@ -167,6 +167,13 @@ pub(crate) struct WatchArgs {
     /// Trigger every DURATION (e.g. 10m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub every: Option<Duration>,
+    /// Trigger when some tasks stalled on memory for more than PCT of --pressure-window (Linux
+    /// PSI: the kernel wakes the watch; nothing is polled).
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub pressure_above: Option<f64>,
+    /// The window of --pressure-above: 500ms to 10s; without root, 2s, 4s, 6s, 8s or 10s.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub pressure_window: Duration,
     /// How often to look at memory.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub interval: Duration,
@@ -230,6 +237,8 @@ impl WatchArgs {
             free_below: self.free_below,
             usage_above: self.usage_above,
             every: self.every,
+            pressure_above: self.pressure_above,
+            pressure_window: self.pressure_window,
             interval: self.interval,
             cooldown: self.cooldown,
             once: self.once,
@@ -264,6 +273,10 @@ impl WatchArgs {
         }
         if let Some(every) = self.every {
             push("--every", format_duration(every));
+        }
+        if let Some(p) = self.pressure_above {
+            push("--pressure-above", format!("{p}%"));
+            push("--pressure-window", format_duration(self.pressure_window));
         }
         push("--interval", format_duration(self.interval));
         push("--cooldown", format_duration(self.cooldown));
@@ -507,6 +520,7 @@ mod tests {
                 "game.exe,steam.exe",
             ],
             &["--metrics-listen", "[::1]:9101"],
+            &["--pressure-above", "12.5", "--pressure-window", "4s"],
         ] {
             let parsed = RecordedWatch::try_parse_from(given).unwrap().watch;
             let recorded = parsed.to_args();

@@ -232,8 +232,14 @@ pub(crate) fn serve_metrics(
             .map(|snapshot| memdefrag_metrics::encode(&snapshot, counters.as_deref(), format))
             .map_err(|e| messages::error(&e))
     };
-    memdefrag_metrics::serve(address, Arc::new(scrape))
-        .with_context(|| format!("cannot listen on {address} for metrics"))
+    memdefrag_metrics::serve(address, Arc::new(scrape)).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "the address is in use (by another memdefrag, or an exporter?)".to_owned()
+        } else {
+            e.to_string()
+        };
+        anyhow::anyhow!("cannot listen on {address} for metrics: {why}")
+    })
 }
 
 /// Prints `value` as JSON or, for people, as `human` renders it.

@@ -50,7 +50,9 @@ fn flag(setting: Setting) -> &'static str {
 pub(crate) fn watch_config(err: &ConfigError) -> String {
     match err {
         ConfigError::NoTrigger => {
-            "no trigger: give --standby-above with --free-below, --usage-above, or --every".into()
+            "no trigger: give --standby-above with --free-below, --usage-above, --every or \
+             --pressure-above"
+                .into()
         }
         ConfigError::HalfPressure => {
             "--standby-above and --free-below go together: both must hold".into()
@@ -66,6 +68,17 @@ pub(crate) fn watch_config(err: &ConfigError) -> String {
         }
         ConfigError::PercentOutOfRange(p) => {
             format!("a percentage must be from 0 to 100, not {p}")
+        }
+        ConfigError::OnceWithPressure => {
+            "--pressure-above cannot fire with --once: it waits for the kernel to report a stall"
+                .into()
+        }
+        ConfigError::PressureWindow(window) => format!(
+            "--pressure-window must be from 500ms to 10s, not {}",
+            humantime::format_duration(*window)
+        ),
+        ConfigError::PressureOutOfRange(p) => {
+            format!("--pressure-above must be more than 0 and at most 100, not {p}")
         }
         other => other.to_string(),
     }

@@ -49,6 +49,8 @@ fn watch_once_without_a_firing_trigger_does_nothing() {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::sync::mpsc::{self, Receiver};
     use std::time::{Duration, Instant};
@@ -232,6 +234,160 @@ mod linux {
             "{event}"
         );
         assert!(file.residency() > 0.9, "a dry run evicted the file");
+    }
+
+    /// The system's total memory stall ("some"), in microseconds since boot.
+    fn some_stall_us() -> u64 {
+        let text = std::fs::read_to_string("/proc/pressure/memory").unwrap();
+        text.lines()
+            .find(|l| l.starts_with("some "))
+            .and_then(|l| l.split("total=").nth(1))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// A memory cgroup (v2 where the machine has it, else v1) with a small limit, and a
+    /// process in it that reads a file larger than the limit over and over: each pass refaults
+    /// what the last one evicted, so its tasks stall on memory. Removed on drop.
+    struct StallGenerator {
+        group: PathBuf,
+        child: Option<Child>,
+        _file: crate::pagecache::UncachedFile,
+    }
+
+    impl StallGenerator {
+        fn start() -> StallGenerator {
+            let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"));
+            let name = format!("memdefrag-test-stall-{}", std::process::id());
+            let (group, limit_file) = if v2 {
+                (PathBuf::from("/sys/fs/cgroup").join(name), "memory.max")
+            } else {
+                (
+                    PathBuf::from("/sys/fs/cgroup/memory").join(name),
+                    "memory.limit_in_bytes",
+                )
+            };
+            std::fs::create_dir(&group).expect("create a memory cgroup");
+            let file = crate::pagecache::UncachedFile::new(128 * MIB);
+            let mut generator = StallGenerator {
+                group,
+                child: None,
+                _file: file,
+            };
+            std::fs::write(generator.group.join(limit_file), "16M").unwrap();
+            let script = format!(
+                "echo $$ > {}/cgroup.procs && while :; do cat {} > /dev/null; done",
+                generator.group.display(),
+                generator._file.path.display()
+            );
+            generator.child = Some(
+                Command::new("sh")
+                    .args(["-c", &script])
+                    .process_group(0)
+                    .spawn()
+                    .unwrap(),
+            );
+            generator
+        }
+    }
+
+    impl Drop for StallGenerator {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                // The shell and its cat: the whole process group.
+                // SAFETY: signalling the process group this test created.
+                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                let _ = child.wait();
+            }
+            // The group can be removed once its last task has gone.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::remove_dir(&self.group).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "needs root; scripts/test runs it"]
+    fn root_watch_acts_on_a_memory_stall_within_the_window_and_never_without() {
+        require_root();
+        let _lock = kernel_state_lock();
+        // 2 % of a 2 s window: 40 ms of stall. A dry run: it reports, changes nothing.
+        let window = Duration::from_secs(2);
+        let stall_us = 40_000;
+        let watch = Watch::start(&[
+            "--pressure-above",
+            "2",
+            "--pressure-window",
+            "2s",
+            "--ops",
+            "standby",
+            "--dry-run",
+            "--json",
+        ]);
+        assert!(
+            watch.next(Duration::from_secs(4)).is_none(),
+            "acted without a memory stall"
+        );
+
+        let before = some_stall_us();
+        let _generator = StallGenerator::start();
+        // When the stall passed the threshold, as the kernel's own total shows it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while some_stall_us() - before < stall_us {
+            assert!(Instant::now() < deadline, "the generator raised no stall");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let crossed = Instant::now();
+        let event = watch
+            .next(window + Duration::from_secs(1))
+            .unwrap_or_else(|| panic!("no action within the window plus 1 s of the stall"));
+        assert!(crossed.elapsed() <= window + Duration::from_secs(1));
+        assert_eq!(event["trigger"], "stall", "{event}");
+        assert_eq!(event["window_ms"], 2000, "{event}");
+        assert_eq!(event["stall_above_percent"], 2.0, "{event}");
+        assert_eq!(event["dry_run"], true, "{event}");
+    }
+
+    #[test]
+    fn a_pressure_window_the_kernel_would_refuse_exits_2() {
+        for args in [
+            &["--pressure-above", "10", "--pressure-window", "20s"][..],
+            &["--pressure-above", "10", "--pressure-window", "100ms"],
+            &["--pressure-above", "0"],
+            &["--pressure-above", "10", "--once"],
+        ] {
+            let out = memdefrag(&[&["watch", "--dry-run"][..], args].concat());
+            assert_exit(&out, 2);
+            assert!(out.stdout.is_empty());
+        }
+    }
+
+    #[test]
+    #[ignore = "needs root (to drop it); scripts/test runs it"]
+    fn root_an_unprivileged_watch_gets_whole_2s_windows_only() {
+        require_root();
+        let (_dir, exe) = crate::linux::unprivileged_copy();
+        let out = crate::linux::as_nobody(
+            &exe,
+            &[
+                "watch",
+                "--dry-run",
+                "--pressure-above",
+                "10",
+                "--pressure-window",
+                "3s",
+            ],
+        );
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("multiples of 2 s") && err.contains("CAP_SYS_RESOURCE"),
+            "{err}"
+        );
     }
 
     /// A running `memdefrag watch`, its stdout lines arriving on a channel; killed on drop.

@@ -303,6 +303,13 @@ pub enum Decision {
     NotChosen,
 }
 
+/// A kernel trigger on memory stalls (Linux PSI): the kernel wakes its waiter when tasks
+/// stalled on memory for longer than a threshold within a window.
+pub trait StallTrigger: Send {
+    /// Sleeps until the kernel reports a stall or `timeout` passes; true when it reported one.
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<bool, OsError>;
+}
+
 /// A platform's memory operations and statistics.
 ///
 /// `Send + Sync`, so that a front end can run a plan on a worker thread while it keeps reading
@@ -333,6 +340,23 @@ pub trait Backend: Send + Sync {
     /// Runs `op` (`working-sets` on the processes `processes` lets through). Only called after
     /// `describe` said it is supported and `check_privilege` passed.
     fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError>;
+
+    /// Asks the kernel to report when some tasks stall on memory for more than `stall` within
+    /// any `window`. Unsupported by default: only Linux has such a trigger.
+    fn stall_trigger(
+        &self,
+        stall: std::time::Duration,
+        window: std::time::Duration,
+    ) -> Result<Box<dyn StallTrigger>, Error> {
+        let _ = (stall, window);
+        Err(Error::UnsupportedFeature {
+            feature: "the memory stall trigger (--pressure-above)",
+            reason: format!(
+                "{} has no kernel stall trigger (Linux's PSI)",
+                self.platform()
+            ),
+        })
+    }
 }
 
 #[cfg(test)]

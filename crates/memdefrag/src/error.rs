@@ -59,6 +59,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A stall window this process may not ask the kernel for.
+    #[error(
+        "without CAP_SYS_RESOURCE the kernel accepts only pressure windows that are whole \
+         multiples of 2 s (2 s to 10 s), not {}: use one of those, or give memdefrag \
+         CAP_SYS_RESOURCE (root has it, unless a container or sandbox took it away)",
+        humantime::format_duration(*.0)
+    )]
+    PressureWindowNeedsPrivilege(std::time::Duration),
+
     /// memdefrag has no backend for this operating system.
     #[error("memdefrag does not support this operating system ({0})")]
     UnsupportedPlatform(&'static str),
@@ -107,7 +116,7 @@ impl Error {
             | Error::UnsupportedPlatform(_) => exit::UNSUPPORTED,
             Error::NotPrivileged { .. } => exit::NOT_PRIVILEGED,
             Error::Stats { .. } => exit::FAILED,
-            Error::FilterWithoutWorkingSets => exit::USAGE,
+            Error::FilterWithoutWorkingSets | Error::PressureWindowNeedsPrivilege(_) => exit::USAGE,
         }
     }
 

@@ -12,11 +12,12 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::backend::{
-    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, Support,
+    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, StallTrigger,
+    Support,
 };
 use crate::error::Remedy;
 use crate::op::Op;
@@ -52,9 +53,32 @@ pub struct Scripted {
     /// Called at each snapshot with the number of snapshots taken so far (e.g. to stop a
     /// watch after a number of looks).
     pub on_look: Option<Box<dyn Fn(usize) + Send + Sync>>,
+    /// With a list, the stall trigger is supported and its waits answer from the list in turn
+    /// (true: the kernel reported a stall), at once, then no more stalls. Without, it is
+    /// unsupported.
+    pub stalls: Option<Vec<bool>>,
+    /// Called at each wait of the stall trigger with the number of waits so far.
+    pub on_stall_wait: Option<Arc<dyn Fn(usize) + Send + Sync>>,
     /// What was asked so far (read it with [`Scripted::ran`] and [`Scripted::looks`]); public
     /// only so that `..Scripted::default()` works.
     pub record: Record,
+}
+
+/// The stall trigger of a [`Scripted`] backend.
+struct ScriptedStalls {
+    reports: std::vec::IntoIter<bool>,
+    waits: usize,
+    on_wait: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+}
+
+impl StallTrigger for ScriptedStalls {
+    fn wait(&mut self, _timeout: Duration) -> Result<bool, OsError> {
+        self.waits += 1;
+        if let Some(on_wait) = &self.on_wait {
+            on_wait(self.waits);
+        }
+        Ok(self.reports.next().unwrap_or(false))
+    }
 }
 
 /// What a [`Scripted`] backend was asked.
@@ -81,6 +105,8 @@ impl Default for Scripted {
             run_time: Duration::ZERO,
             blind_after_run: false,
             on_look: None,
+            stalls: None,
+            on_stall_wait: None,
             running: Mutex::new(Vec::new()),
             record: Record::default(),
         }
@@ -178,6 +204,24 @@ impl Backend for Scripted {
             .filter(|n| running.contains(n))
             .cloned()
             .collect()
+    }
+
+    fn stall_trigger(
+        &self,
+        _stall: Duration,
+        _window: Duration,
+    ) -> Result<Box<dyn StallTrigger>, Error> {
+        match &self.stalls {
+            Some(stalls) => Ok(Box::new(ScriptedStalls {
+                reports: stalls.clone().into_iter(),
+                waits: 0,
+                on_wait: self.on_stall_wait.clone(),
+            })),
+            None => Err(Error::UnsupportedFeature {
+                feature: "the memory stall trigger (--pressure-above)",
+                reason: "the scripted backend has none".into(),
+            }),
+        }
     }
 
     fn run(&self, op: Op, _processes: &ProcessFilter) -> Result<Outcome, OsError> {

@@ -123,4 +123,11 @@ impl Backend for Native {
     fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
         self.inner.run(op, processes)
     }
+    fn stall_trigger(
+        &self,
+        stall: Duration,
+        window: Duration,
+    ) -> Result<Box<dyn crate::backend::StallTrigger>, Error> {
+        self.inner.stall_trigger(stall, window)
+    }
 }

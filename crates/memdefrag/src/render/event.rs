@@ -65,5 +65,18 @@ fn fired(fired: &Fired) -> String {
             usage_above_percent,
         } => format!("usage {usage_percent:.1} % > {usage_above_percent} %"),
         Fired::Every { every_ms } => format!("every {} s", *every_ms as f64 / 1000.0),
+        Fired::Stall {
+            stall_above_percent,
+            window_ms,
+            some_avg10_percent,
+        } => {
+            let window = *window_ms as f64 / 1000.0;
+            match some_avg10_percent {
+                Some(avg10) => format!(
+                    "memory stall > {stall_above_percent} % of {window} s; some avg10 {avg10:.1} %"
+                ),
+                None => format!("memory stall > {stall_above_percent} % of {window} s"),
+            }
+        }
     }
 }

@@ -26,6 +26,11 @@ pub struct WatchConfig {
     pub usage_above: Option<f64>,
     /// Period trigger: act this long after the last action (or the start).
     pub every: Option<Duration>,
+    /// Stall trigger: act when some tasks stalled on memory for more than this percent of
+    /// `pressure_window` (a kernel PSI trigger: the watch sleeps until the kernel reports it).
+    pub pressure_above: Option<f64>,
+    /// The window of the stall trigger.
+    pub pressure_window: Duration,
     /// How often to look at memory.
     pub interval: Duration,
     /// Quiet time after each action; doubles while actions do not help.
@@ -50,6 +55,8 @@ impl Default for WatchConfig {
             free_below: None,
             usage_above: None,
             every: None,
+            pressure_above: None,
+            pressure_window: DEFAULT_PRESSURE_WINDOW,
             interval: Duration::from_secs(1),
             cooldown: Duration::from_secs(30),
             once: false,
@@ -59,6 +66,12 @@ impl Default for WatchConfig {
         }
     }
 }
+
+/// The stall trigger's default window: 2 s, the shortest any user may ask the kernel for.
+pub const DEFAULT_PRESSURE_WINDOW: Duration = Duration::from_secs(2);
+/// The shortest and longest windows the kernel accepts for a PSI trigger.
+pub const PRESSURE_WINDOWS: (Duration, Duration) =
+    (Duration::from_millis(500), Duration::from_secs(10));
 
 /// A setting of [`WatchConfig`] that a [`ConfigError`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +123,18 @@ pub enum ConfigError {
     /// A percentage outside 0 to 100.
     #[error("a percentage must be from 0 to 100, not {0}")]
     PercentOutOfRange(f64),
+    /// A stall trigger cannot fire in a single look: it waits for the kernel.
+    #[error("a stall trigger cannot fire in a single look: it waits for the kernel to report")]
+    OnceWithPressure,
+    /// A stall window outside what the kernel accepts.
+    #[error(
+        "the pressure window must be from 500 ms to 10 s, not {}",
+        humantime::format_duration(*.0)
+    )]
+    PressureWindow(Duration),
+    /// A stall threshold of 0 % (it would fire on any stall) or more than 100 %.
+    #[error("the stall share must be more than 0 and at most 100 percent, not {0}")]
+    PressureOutOfRange(f64),
 }
 
 impl WatchConfig {
@@ -119,6 +144,23 @@ impl WatchConfig {
             || self.free_below.is_some()
             || self.usage_above.is_some()
             || self.every.is_some()
+            || self.pressure_above.is_some()
+    }
+
+    /// Whether the stall trigger is the only trigger: then the watch needs no snapshot until
+    /// the kernel reports a stall.
+    pub fn pressure_only(&self) -> bool {
+        self.pressure_above.is_some()
+            && self.standby_above.is_none()
+            && self.free_below.is_none()
+            && self.usage_above.is_none()
+            && self.every.is_none()
+    }
+
+    /// The stall, in microseconds within the window, above which the stall trigger fires.
+    pub fn pressure_stall(&self) -> Option<Duration> {
+        self.pressure_above
+            .map(|p| self.pressure_window.mul_f64(p / 100.0))
     }
 
     /// Checks the configuration as a whole.
@@ -142,6 +184,18 @@ impl WatchConfig {
         }
         if self.once && self.every.is_some() {
             return Err(ConfigError::OnceWithEvery);
+        }
+        if let Some(p) = self.pressure_above {
+            if self.once {
+                return Err(ConfigError::OnceWithPressure);
+            }
+            if !(p > 0.0 && p <= 100.0) {
+                return Err(ConfigError::PressureOutOfRange(p));
+            }
+            let (shortest, longest) = PRESSURE_WINDOWS;
+            if !(shortest..=longest).contains(&self.pressure_window) {
+                return Err(ConfigError::PressureWindow(self.pressure_window));
+            }
         }
         let percents = [
             self.usage_above,

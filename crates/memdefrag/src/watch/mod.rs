@@ -4,7 +4,10 @@
 //! - memory pressure: the standby list above a size *and* free memory below a size or a share of
 //!   total (as ISLC does); either alone when a library caller gives only one;
 //! - usage above a share of total memory ((total − available) ÷ total);
-//! - a period since the last action.
+//! - a period since the last action;
+//! - tasks stalled on memory for more than a share of a window, as the kernel reports it (a PSI
+//!   trigger: the watch sleeps until the kernel wakes it, and looks at memory only then when it
+//!   is the only trigger).
 //!
 //! It never loops: every action is followed by a cooldown, and an action that frees less than 1 %
 //! of total memory doubles the cooldown (up to 10 minutes) until the triggers clear.
@@ -20,13 +23,17 @@ mod config;
 mod event;
 mod trigger;
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use self::backoff::{Backoff, MAX_COOLDOWN};
-pub use self::config::{ConfigError, Setting, WatchConfig, MAX_EVERY, MAX_INTERVAL};
+pub use self::config::{
+    ConfigError, Setting, WatchConfig, DEFAULT_PRESSURE_WINDOW, MAX_EVERY, MAX_INTERVAL,
+    PRESSURE_WINDOWS,
+};
 pub use self::event::Event;
 pub use self::trigger::{evaluate, usage_percent, Fired, Threshold};
-use crate::backend::Backend;
+use crate::backend::{Backend, StallTrigger};
 use crate::op::Op;
 use crate::plan::{Plan, ValidatedPlan};
 use crate::report::Status;
@@ -75,6 +82,8 @@ pub struct Watch<'a> {
     backend: &'a dyn Backend,
     config: WatchConfig,
     plan: ValidatedPlan,
+    /// The kernel's stall trigger, when the configuration has one.
+    stall: Option<Mutex<Box<dyn StallTrigger>>>,
 }
 
 impl<'a> Watch<'a> {
@@ -82,7 +91,7 @@ impl<'a> Watch<'a> {
     /// is supported here, and (unless `dry_run`) the privilege they need. Empty `ops` become the
     /// platform's [`default_ops`].
     pub fn new(backend: &'a dyn Backend, config: WatchConfig) -> Result<Watch<'a>, WatchError> {
-        let (config, plan) = Watch::prepare(backend, config)?;
+        let (config, plan, stall) = Watch::prepare(backend, config)?;
         if !config.dry_run {
             plan.check_privilege(backend)?;
         }
@@ -90,19 +99,22 @@ impl<'a> Watch<'a> {
             backend,
             config,
             plan,
+            stall: stall.map(Mutex::new),
         })
     }
 
     /// Checks a configuration as [`Watch::new`] does, privilege apart, for a watch that will run
     /// elsewhere (a service, under another account). Returns it with its operations filled in.
     pub fn check(backend: &dyn Backend, config: WatchConfig) -> Result<WatchConfig, WatchError> {
-        Watch::prepare(backend, config).map(|(config, _)| config)
+        Watch::prepare(backend, config).map(|(config, _, _)| config)
     }
 
+    /// The configuration checked, its plan, and its stall trigger (set up now, so that a
+    /// kernel without one, or a window this process may not ask for, stops the watch here).
     fn prepare(
         backend: &dyn Backend,
         mut config: WatchConfig,
-    ) -> Result<(WatchConfig, ValidatedPlan), WatchError> {
+    ) -> Result<(WatchConfig, ValidatedPlan, Option<Box<dyn StallTrigger>>), WatchError> {
         config.validate()?;
         if config.ops.is_empty() {
             config.ops = default_ops(backend);
@@ -111,7 +123,11 @@ impl<'a> Watch<'a> {
         let plan = Plan::canonical(config.ops.iter().copied())
             .with_processes(config.processes.clone())
             .validate(backend)?;
-        Ok((config, plan))
+        let stall = match config.pressure_stall() {
+            Some(stall) => Some(backend.stall_trigger(stall, config.pressure_window)?),
+            None => None,
+        };
+        Ok((config, plan, stall))
     }
 
     /// The configuration, with the operations it runs filled in.
@@ -129,31 +145,79 @@ impl<'a> Watch<'a> {
         let mut backoff = Backoff::new(config.cooldown);
         let mut last_action = Instant::now();
         let mut quiet_until = Instant::now();
+        // Set when the kernel reported a stall since the last look.
+        let mut stalled = false;
+        let mut last_stall = Instant::now();
         loop {
-            let snapshot = self.backend.snapshot()?;
-            match evaluate(config, &snapshot, last_action.elapsed()) {
-                None => backoff.cleared(),
-                Some(_) if Instant::now() < quiet_until => {}
-                // A stop that came while looking: do not start another operation.
-                Some(_) if stop.is_requested() => return Ok(()),
-                // Paused while one of the named processes runs; looked at only when a trigger
-                // fires, so that a quiet watch costs nothing more.
-                Some(_)
-                    if !config.pause_while.is_empty()
-                        && !self.backend.running(&config.pause_while).is_empty() => {}
-                Some(fired) => {
-                    let event = {
-                        let _busy = stop.busy();
-                        self.act(&snapshot, fired, &mut backoff)?
-                    };
-                    last_action = Instant::now();
-                    quiet_until = last_action + Duration::from_millis(event.cooldown_ms);
-                    emit(&event);
+            // With only the stall trigger, memory is looked at only when the kernel reports.
+            if stalled || !config.pressure_only() {
+                let snapshot = self.backend.snapshot()?;
+                let fired = evaluate(config, &snapshot, last_action.elapsed())
+                    .or_else(|| stalled.then(|| self.stall_fired(&snapshot)));
+                match fired {
+                    None => backoff.cleared(),
+                    Some(_) if Instant::now() < quiet_until => {}
+                    // A stop that came while looking: do not start another operation.
+                    Some(_) if stop.is_requested() => return Ok(()),
+                    // Paused while one of the named processes runs; looked at only when a
+                    // trigger fires, so that a quiet watch costs nothing more.
+                    Some(_)
+                        if !config.pause_while.is_empty()
+                            && !self.backend.running(&config.pause_while).is_empty() => {}
+                    Some(fired) => {
+                        let event = {
+                            let _busy = stop.busy();
+                            self.act(&snapshot, fired, &mut backoff)?
+                        };
+                        last_action = Instant::now();
+                        quiet_until = last_action + Duration::from_millis(event.cooldown_ms);
+                        emit(&event);
+                    }
                 }
             }
-            if config.once || stop.wait(config.interval) {
+            if config.once {
                 return Ok(());
             }
+            stalled = match &self.stall {
+                // The kernel's event wakes it at once; the interval only bounds how late a
+                // stop is noticed.
+                Some(trigger) => {
+                    let reported = trigger
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .wait(config.interval)
+                        .map_err(|e| Error::Stats {
+                            source_name: "the memory stall trigger".into(),
+                            message: e.to_string(),
+                        })?;
+                    if stop.is_requested() {
+                        return Ok(());
+                    }
+                    if reported {
+                        last_stall = Instant::now();
+                    } else if config.pressure_only()
+                        && last_stall.elapsed() > 2 * config.pressure_window
+                    {
+                        // No stall for two windows: the trigger has cleared.
+                        backoff.cleared();
+                    }
+                    reported
+                }
+                None => {
+                    if stop.wait(config.interval) {
+                        return Ok(());
+                    }
+                    false
+                }
+            };
+        }
+    }
+
+    fn stall_fired(&self, snapshot: &Snapshot) -> Fired {
+        Fired::Stall {
+            stall_above_percent: self.config.pressure_above.unwrap_or_default(),
+            window_ms: u64::try_from(self.config.pressure_window.as_millis()).unwrap_or(u64::MAX),
+            some_avg10_percent: snapshot.pressure.map(|p| p.some_avg10),
         }
     }
 

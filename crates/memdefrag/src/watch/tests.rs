@@ -299,3 +299,89 @@ fn check_validates_everything_but_privilege() {
     assert_eq!(err.exit_code(), crate::exit::UNSUPPORTED);
     assert!(backend.ran().is_empty());
 }
+
+fn stall_config() -> WatchConfig {
+    WatchConfig {
+        ops: vec![Op::Standby],
+        pressure_above: Some(10.0),
+        interval: Duration::from_millis(1),
+        cooldown: Duration::from_secs(60),
+        ..WatchConfig::default()
+    }
+}
+
+#[test]
+fn a_stall_trigger_looks_only_when_the_kernel_reports_and_cools_down() {
+    let stop = Stop::new();
+    let stopper = stop.clone();
+    // Reports on the 3rd and 5th waits; the 5th comes during the cooldown.
+    let backend = Scripted {
+        memory: snapshot(16 * GIB, 8 * GIB, 8 * GIB, GIB, 0),
+        stalls: Some(vec![false, false, true, false, true, false]),
+        on_stall_wait: Some(Arc::new(move |waits| {
+            if waits == 8 {
+                stopper.request();
+            }
+        })),
+        ..Scripted::default()
+    };
+    let mut events = Vec::new();
+    Watch::new(&backend, stall_config())
+        .unwrap()
+        .run(&stop, &mut |e| events.push(e.clone()))
+        .unwrap();
+    assert_eq!(backend.ran(), [Op::Standby]);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].fired,
+        Fired::Stall {
+            stall_above_percent: 10.0,
+            window_ms: 2000,
+            some_avg10_percent: None,
+        }
+    );
+    let json = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(json["trigger"], "stall");
+    // Memory was looked at only after each of the two reports, never between them, and by
+    // the action itself (before and after).
+    assert_eq!(backend.looks(), 2 + 2);
+}
+
+#[test]
+fn a_stall_trigger_needs_the_kernels_support_and_a_window_it_accepts() {
+    let backend = Scripted::default();
+    let err = Watch::new(&backend, stall_config()).err().unwrap();
+    let WatchError::Plan(e) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.exit_code(), crate::exit::UNSUPPORTED, "{e}");
+    for (config, expected) in [
+        (
+            WatchConfig {
+                pressure_window: Duration::from_millis(100),
+                ..stall_config()
+            },
+            ConfigError::PressureWindow(Duration::from_millis(100)),
+        ),
+        (
+            WatchConfig {
+                pressure_above: Some(0.0),
+                ..stall_config()
+            },
+            ConfigError::PressureOutOfRange(0.0),
+        ),
+        (
+            WatchConfig {
+                once: true,
+                ..stall_config()
+            },
+            ConfigError::OnceWithPressure,
+        ),
+    ] {
+        assert_eq!(config.validate(), Err(expected));
+    }
+    assert_eq!(
+        stall_config().pressure_stall(),
+        Some(Duration::from_millis(200))
+    );
+}

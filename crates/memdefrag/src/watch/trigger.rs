@@ -59,6 +59,17 @@ pub enum Fired {
         /// The period.
         every_ms: u64,
     },
+    /// The kernel reported that some tasks stalled on memory for more than the share of the
+    /// window (a PSI trigger).
+    Stall {
+        /// The threshold, in percent of the window.
+        stall_above_percent: f64,
+        /// The window.
+        window_ms: u64,
+        /// PSI's `some avg10` when the watch looked, in percent (absent if it could not read it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        some_avg10_percent: Option<f64>,
+    },
 }
 
 /// The first trigger that holds for `snapshot`, `since_action` after the last action (or start).

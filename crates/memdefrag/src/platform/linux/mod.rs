@@ -21,8 +21,11 @@ mod psi;
 mod sys;
 mod vmstat;
 
+use std::time::Duration;
+
 use crate::backend::{
-    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, Support,
+    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, StallTrigger,
+    Support,
 };
 use crate::error::Remedy;
 use crate::op::Op;
@@ -34,6 +37,8 @@ pub(crate) const PLATFORM: &str = "linux";
 /// `CAP_SYS_PTRACE` and `CAP_SYS_NICE` of `include/uapi/linux/capability.h`.
 const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_NICE: u32 = 23;
+/// `CAP_SYS_RESOURCE`: PSI trigger windows that are not whole multiples of 2 s.
+const CAP_SYS_RESOURCE: u32 = 24;
 
 /// Flush dirty data, drop the clean page cache it leaves, drop reclaimable slab, then compact
 /// what is free: the order `sync; echo 1 > drop_caches; echo 2 > drop_caches` takes. Compaction
@@ -270,7 +275,7 @@ fn compact() -> Result<Outcome, OsError> {
 
 /// Linux has no console close to hold: SIGTERM and SIGINT reach the process's own handlers.
 pub(crate) fn on_console_close(
-    _callback: Box<dyn Fn(std::time::Duration) + Send + Sync>,
+    _callback: Box<dyn Fn(Duration) + Send + Sync>,
 ) -> std::io::Result<()> {
     Ok(())
 }
@@ -309,6 +314,32 @@ impl Backend for Native {
     }
     fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
         run(op, processes)
+    }
+    fn stall_trigger(
+        &self,
+        stall: Duration,
+        window: Duration,
+    ) -> Result<Box<dyn StallTrigger>, Error> {
+        if !std::path::Path::new(psi::PATH).exists() {
+            return Err(Error::UnsupportedFeature {
+                feature: "the memory stall trigger (--pressure-above)",
+                reason: format!(
+                    "this kernel has no {} (PSI needs Linux 4.20+ built with CONFIG_PSI, and \
+                     not booted with psi=0)",
+                    psi::PATH
+                ),
+            });
+        }
+        let whole_2s = window.as_millis() % 2000 == 0;
+        if !whole_2s && check_capabilities(&[(CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE")]).is_err() {
+            return Err(Error::PressureWindowNeedsPrivilege(window));
+        }
+        psi::Trigger::new(stall, window)
+            .map(|t| Box::new(t) as Box<dyn StallTrigger>)
+            .map_err(|e| Error::UnsupportedFeature {
+                feature: "the memory stall trigger (--pressure-above)",
+                reason: format!("the kernel refused the trigger: {e}"),
+            })
     }
 }
 

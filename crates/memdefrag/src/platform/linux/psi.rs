@@ -4,6 +4,11 @@
 //! # References
 //! - [PSI - Pressure Stall Information](https://docs.kernel.org/accounting/psi.html)
 
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+
+use crate::backend::{OsError, StallTrigger};
 use crate::snapshot::Pressure;
 
 pub(crate) const PATH: &str = "/proc/pressure/memory";
@@ -50,6 +55,53 @@ pub(crate) fn parse(text: &str) -> Result<Pressure, String> {
 /// The memory pressure now, if the kernel has PSI.
 pub(crate) fn read() -> Option<Pressure> {
     parse(&std::fs::read_to_string(PATH).ok()?).ok()
+}
+
+/// A PSI trigger on /proc/pressure/memory: `some <stall µs> <window µs>`, then POLLPRI each
+/// time the stall within a window passes the threshold (at most once per window).
+pub(crate) struct Trigger {
+    file: std::fs::File,
+}
+
+impl Trigger {
+    pub(crate) fn new(stall: Duration, window: Duration) -> std::io::Result<Trigger> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(PATH)?;
+        // One write, with the terminating NUL, as the kernel's documentation does it.
+        let request = format!("some {} {}\0", stall.as_micros(), window.as_micros());
+        file.write_all(request.as_bytes())?;
+        Ok(Trigger { file })
+    }
+}
+
+impl StallTrigger for Trigger {
+    fn wait(&mut self, timeout: Duration) -> Result<bool, OsError> {
+        let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::new(&self.file, PollFlags::PRI)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => Ok(false),
+            Ok(_) => {
+                let events = fds[0].revents();
+                if events.contains(PollFlags::ERR) {
+                    // The trigger's file went away (a cgroup's, when its group is removed).
+                    return Err(OsError::other(format!("{PATH}: the trigger was removed")));
+                }
+                Ok(events.contains(PollFlags::PRI))
+            }
+            Err(e) => Err(OsError::from_io(
+                &format!("wait for {PATH}"),
+                &std::io::Error::from(e),
+            )),
+        }
+    }
 }
 
 /// Where free page reporting keeps its order (virtio-balloon guests).
