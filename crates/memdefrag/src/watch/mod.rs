@@ -41,6 +41,9 @@ use crate::snapshot::Snapshot;
 use crate::stop::Stop;
 use crate::Error;
 
+/// A checked configuration, its plan, and its stall trigger if it has one.
+type Prepared = (WatchConfig, ValidatedPlan, Option<Box<dyn StallTrigger>>);
+
 /// The operations a watch runs when none are given: the gentlest purge the platform has
 /// (`standby-low` where supported, else `standby`).
 pub fn default_ops(backend: &dyn Backend) -> Vec<Op> {
@@ -114,7 +117,7 @@ impl<'a> Watch<'a> {
     fn prepare(
         backend: &dyn Backend,
         mut config: WatchConfig,
-    ) -> Result<(WatchConfig, ValidatedPlan, Option<Box<dyn StallTrigger>>), WatchError> {
+    ) -> Result<Prepared, WatchError> {
         config.validate()?;
         if config.ops.is_empty() {
             config.ops = default_ops(backend);

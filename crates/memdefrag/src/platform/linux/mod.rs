@@ -330,7 +330,7 @@ impl Backend for Native {
                 ),
             });
         }
-        let whole_2s = window.as_millis() % 2000 == 0;
+        let whole_2s = window.as_millis().is_multiple_of(2000);
         if !whole_2s && check_capabilities(&[(CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE")]).is_err() {
             return Err(Error::PressureWindowNeedsPrivilege(window));
         }
