@@ -254,7 +254,7 @@ mod linux {
     struct StallGenerator {
         group: PathBuf,
         child: Option<Child>,
-        _file: crate::pagecache::UncachedFile,
+        _file: UncachedFile,
     }
 
     impl StallGenerator {
@@ -271,7 +271,7 @@ mod linux {
                 )
             };
             std::fs::create_dir(&group).expect("create a memory cgroup");
-            let file = crate::pagecache::UncachedFile::new(128 * MIB);
+            let file = UncachedFile::new(128 * MIB);
             let mut generator = StallGenerator {
                 group,
                 child: None,
