@@ -15,6 +15,13 @@ pub(crate) fn remedy(remedy: Remedy) -> &'static str {
             "Run memdefrag from an elevated prompt (right-click the terminal, \"Run as \
              administrator\"), or add --dry-run to see the plan without privilege."
         }
+        Remedy::PrivilegedContainer => {
+            "memdefrag runs in a container, where even root cannot write /proc/sys (the runtime \
+             mounts it read-only) and lacks capabilities: run the container privileged \
+             (podman run --privileged, docker run --privileged; in Kubernetes, \
+             securityContext.privileged: true, as contrib/kubernetes does), or add --dry-run to \
+             see the plan without privilege."
+        }
         // A remedy the library adds later, until this says more about it.
         _ => "Run memdefrag with more privilege, or add --dry-run to see the plan without it.",
     }

@@ -82,6 +82,9 @@ pub enum Remedy {
     RunAsRoot,
     /// Run elevated, as an administrator (Windows): the token then holds the privileges.
     Elevate,
+    /// Run the container privileged (Linux): container runtimes mount /proc/sys read-only and
+    /// drop capabilities, so even root inside cannot ask the kernel.
+    PrivilegedContainer,
 }
 
 impl fmt::Display for Remedy {
@@ -89,6 +92,7 @@ impl fmt::Display for Remedy {
         f.write_str(match self {
             Remedy::RunAsRoot => "Run it as root.",
             Remedy::Elevate => "Run it elevated (as administrator).",
+            Remedy::PrivilegedContainer => "Run the container privileged.",
         })
     }
 }

@@ -114,10 +114,7 @@ impl<'a> Watch<'a> {
 
     /// The configuration checked, its plan, and its stall trigger (set up now, so that a
     /// kernel without one, or a window this process may not ask for, stops the watch here).
-    fn prepare(
-        backend: &dyn Backend,
-        mut config: WatchConfig,
-    ) -> Result<Prepared, WatchError> {
+    fn prepare(backend: &dyn Backend, mut config: WatchConfig) -> Result<Prepared, WatchError> {
         config.validate()?;
         if config.ops.is_empty() {
             config.ops = default_ops(backend);

@@ -31,13 +31,26 @@ pub(crate) fn write(path: &str, value: &str) -> Result<(), OsError> {
 /// Checks, with the effective IDs and without opening it, that this process may write `path`.
 pub(crate) fn check_writable(path: impl AsRef<Path>) -> Result<(), NotPrivileged> {
     let path = path.as_ref();
-    accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS).map_err(|e| NotPrivileged {
-        needs: format!(
-            "write access to {} ({})",
-            path.display(),
-            std::io::Error::from(e)
-        ),
-        remedy: Remedy::RunAsRoot,
+    accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS).map_err(|e| {
+        if e == rustix::io::Errno::ROFS {
+            // Root or not, a read-only /proc/sys is a container's doing.
+            return NotPrivileged {
+                needs: format!(
+                    "write access to {}, which is on a read-only file system (a container's \
+                     /proc/sys)",
+                    path.display()
+                ),
+                remedy: Remedy::PrivilegedContainer,
+            };
+        }
+        NotPrivileged {
+            needs: format!(
+                "write access to {} ({})",
+                path.display(),
+                std::io::Error::from(e)
+            ),
+            remedy: super::remedy_here(),
+        }
     })
 }
 

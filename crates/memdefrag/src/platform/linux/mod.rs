@@ -169,8 +169,28 @@ fn check_capabilities(caps: &[(u32, &str)]) -> Result<(), NotPrivileged> {
             "the capabilities {} (process_madvise on other users' processes)",
             missing.join(" and ")
         ),
-        remedy: Remedy::RunAsRoot,
+        remedy: remedy_here(),
     })
+}
+
+/// What gives privilege here: inside a container, root is not enough (the runtime dropped
+/// capabilities and made /proc/sys read-only); elsewhere, root.
+pub(crate) fn remedy_here() -> Remedy {
+    if in_container() {
+        Remedy::PrivilegedContainer
+    } else {
+        Remedy::RunAsRoot
+    }
+}
+
+/// Whether this process runs in a container, by the marks runtimes leave: podman's
+/// /run/.containerenv, Docker's /.dockerenv, the `container` variable systemd-nspawn, podman
+/// and LXC set for PID 1, or a Kubernetes pod's cgroup.
+fn in_container() -> bool {
+    std::path::Path::new("/run/.containerenv").exists()
+        || std::path::Path::new("/.dockerenv").exists()
+        || std::env::var_os("container").is_some()
+        || std::fs::read_to_string("/proc/self/cgroup").is_ok_and(|c| c.contains("kubepods"))
 }
 
 pub(crate) fn snapshot() -> Result<Snapshot, Error> {
