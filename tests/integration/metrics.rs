@@ -40,6 +40,20 @@ impl Drop for Killed {
     }
 }
 
+/// `memdefrag watch ARGS --metrics-listen ADDRESS`, quiet, killed when the test ends.
+fn watch_serving(args: &[&str], address: SocketAddr) -> Killed {
+    Killed(
+        Command::new(bin())
+            .arg("watch")
+            .args(args)
+            .args(["--metrics-listen", &address.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn metrics_output_into_a_missing_directory_fails_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,14 +102,7 @@ fn a_metrics_only_watch_serves_and_once_is_refused() {
 
     // No trigger, no privilege: it only serves.
     let address = free_address();
-    let _watch = Killed(
-        Command::new(bin())
-            .args(["watch", "--metrics-listen", &address.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _watch = watch_serving(&[], address);
     let deadline = Instant::now() + Duration::from_secs(10);
     let body = loop {
         if let Some((200, body)) = get(address, "/metrics") {
@@ -178,21 +185,9 @@ mod linux {
     fn promtool_accepts_the_endpoint_with_watch_counters() {
         let address = free_address();
         // A dry run that fires at once, so that the counters have samples.
-        let _watch = Killed(
-            Command::new(bin())
-                .args([
-                    "watch",
-                    "--dry-run",
-                    "--usage-above",
-                    "0",
-                    "--cooldown",
-                    "1h",
-                ])
-                .args(["--metrics-listen", &address.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let _watch = watch_serving(
+            &["--dry-run", "--usage-above", "0", "--cooldown", "1h"],
+            address,
         );
         let deadline = Instant::now() + Duration::from_secs(10);
         let body = loop {
@@ -262,28 +257,21 @@ mod linux {
         let (_, status) = memdefrag_json(&["status", "--json"]);
         let threshold = status["cache_bytes"].as_u64().unwrap() + 128 * MIB as u64;
         let endpoint = free_address();
-        let _watch = Killed(
-            Command::new(bin())
-                .arg("watch")
-                .args([
-                    "--standby-above",
-                    &format!("{threshold}B"),
-                    "--free-below",
-                    "100%",
-                ])
-                .args([
-                    "--interval",
-                    "200ms",
-                    "--cooldown",
-                    "1h",
-                    "--ops",
-                    "standby",
-                ])
-                .args(["--metrics-listen", &endpoint.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let threshold = format!("{threshold}B");
+        let _watch = watch_serving(
+            &[
+                "--standby-above",
+                &threshold,
+                "--free-below",
+                "100%",
+                "--interval",
+                "200ms",
+                "--cooldown",
+                "1h",
+                "--ops",
+                "standby",
+            ],
+            endpoint,
         );
 
         let dir = tempfile::tempdir().unwrap();

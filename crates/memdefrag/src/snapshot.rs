@@ -224,6 +224,15 @@ pub struct ZoneFreeBlocks {
 }
 
 impl Fragmentation {
+    /// How many orders the zones list (11 on most kernels: 0 to 10).
+    pub fn orders(&self) -> usize {
+        self.zones
+            .iter()
+            .map(|z| z.free_blocks.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Builds the summary for `zones`, computing the order-9 index.
     pub fn new(page_size: u64, zones: Vec<ZoneFreeBlocks>) -> Fragmentation {
         let unusable_index_order9 = unusable_free_index(&zones, 9);

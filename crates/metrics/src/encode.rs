@@ -170,12 +170,7 @@ fn encode_open_metrics(snapshot: &Snapshot, counters: Option<&WatchCounters>) ->
     );
 
     if let Some(f) = &snapshot.fragmentation {
-        let orders = f
-            .zones
-            .iter()
-            .map(|z| z.free_blocks.len())
-            .max()
-            .unwrap_or(0);
+        let orders = f.orders();
         let unusable = Family::<Order, FloatGauge>::default();
         for order in 0..orders {
             unusable

@@ -83,12 +83,7 @@ pub fn status(s: &Snapshot) -> String {
         );
     }
     if let Some(f) = &s.fragmentation {
-        let orders = f
-            .zones
-            .iter()
-            .map(|z| z.free_blocks.len())
-            .max()
-            .unwrap_or(0);
+        let orders = f.orders();
         let _ = writeln!(
             out,
             "\nfragmentation: {:.1} % of free memory is unusable for {} blocks (order 9)",
