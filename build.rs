@@ -43,8 +43,45 @@ fn rc_string(path: &Path) -> String {
     format!("\"{}\"", path.display().to_string().replace('\\', "\\\\"))
 }
 
+/// The commit this is built from (12 hex digits, with `-dirty` for uncommitted changes), or
+/// `unknown` outside a git checkout (a crate from a registry).
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) else {
+        return "unknown".into();
+    };
+    // Rebuilt when HEAD moves or the index changes (a commit, a checkout, a staged change).
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+        println!("cargo:rerun-if-changed={dir}/index");
+        if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            println!("cargo:rerun-if-changed={dir}/{head}");
+        }
+    }
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    }
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // `memdefrag --version`: the version, the commit and the target.
+    println!("cargo:rustc-env=MEMDEFRAG_COMMIT={}", commit());
+    println!(
+        "cargo:rustc-env=MEMDEFRAG_TARGET={}",
+        std::env::var("TARGET").expect("TARGET")
+    );
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("windows") {
         return;
     }

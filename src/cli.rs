@@ -7,13 +7,23 @@ use clap::{Args, Parser, Subcommand};
 use memdefrag::watch::{Threshold, WatchConfig};
 use memdefrag::{Op, ProcessFilter, ProcessMatch};
 
+/// `memdefrag --version`: the version, the commit it was built from, and the target.
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MEMDEFRAG_COMMIT"),
+    ", ",
+    env!("MEMDEFRAG_TARGET"),
+    ")"
+);
+
 /// Free and defragment physical memory by asking the kernel to do it.
 ///
 /// memdefrag makes the kernel's own calls (the NT memory-list API on Windows; sync, drop_caches,
 /// memory.reclaim, process_madvise and compact_memory on Linux) instead of allocating memory
 /// until the system evicts everything else.
 #[derive(Debug, Parser)]
-#[command(name = "memdefrag", version, max_term_width = 100)]
+#[command(name = "memdefrag", version = VERSION, max_term_width = 100)]
 pub(crate) struct Cli {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
@@ -42,7 +52,7 @@ pub(crate) enum Command {
     /// Run the given operations, in canonical order.
     Purge {
         /// Operations to run; `memdefrag ops` lists them.
-        #[arg(value_name = "OP", required = true, value_parser = parse_op)]
+        #[arg(value_name = "OP", required = true, value_parser = OpParser)]
         ops: Vec<Op>,
         #[command(flatten)]
         run: RunOptions,
@@ -82,6 +92,27 @@ pub(crate) enum Command {
     /// Run `watch` as a Windows service: unattended, from boot, across log-offs.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Write shell completions or the man page, generated from this command line (for
+    /// packagers).
+    #[command(subcommand, hide = true)]
+    Generate(Generate),
+}
+
+/// What `memdefrag generate` writes.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Generate {
+    /// The completion script for SHELL, on stdout.
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// The man pages (memdefrag.1 and one per subcommand, memdefrag-purge.1 …) into DIR.
+    Man {
+        /// The directory to write them into.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,7 +184,7 @@ pub(crate) struct ServiceName {
 #[derive(Debug, Args)]
 pub(crate) struct WatchArgs {
     /// Operations of each action [default: standby-low where supported, else standby].
-    #[arg(long, value_name = "OP,...", value_delimiter = ',', value_parser = parse_op)]
+    #[arg(long, value_name = "OP,...", value_delimiter = ',', value_parser = OpParser)]
     pub ops: Vec<Op>,
     /// Trigger when the standby list (cache) is above SIZE (with --free-below: both must hold).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -355,8 +386,34 @@ pub(crate) struct RunOptions {
     pub processes: ProcessArgs,
 }
 
-fn parse_op(s: &str) -> Result<Op, String> {
-    s.parse::<Op>().map_err(|e| e.to_string())
+/// Parses an operation name with the library's message for a wrong one, and lists the names
+/// for completion (clap_complete asks a value parser for its possible values).
+#[derive(Clone, Copy, Debug)]
+struct OpParser;
+
+impl clap::builder::TypedValueParser for OpParser {
+    type Value = Op;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Op, clap::Error> {
+        // As clap reports a function parser's error: with the argument and the usage.
+        let parse = |s: &str| s.parse::<Op>().map_err(|e| e.to_string());
+        parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            Op::ALL
+                .into_iter()
+                .map(|op| clap::builder::PossibleValue::new(op.name())),
+        ))
+    }
 }
 
 /// A size: a number with a unit of B, KiB, MiB, GiB, TiB or KB, MB, GB, TB (any case).

@@ -106,7 +106,26 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
             }))
         }
         Command::Service(command) => service::run(&system, command, json),
+        Command::Generate(what) => generate(what),
     }
+}
+
+/// Writes completions or man pages, from the command line's own definitions.
+fn generate(what: cli::Generate) -> anyhow::Result<ExitCode> {
+    let mut command = Cli::command();
+    match what {
+        cli::Generate::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "memdefrag", &mut out);
+            emit(&String::from_utf8(out).context("completions are UTF-8")?)?;
+        }
+        cli::Generate::Man { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+            clap_mangen::generate_to(command, &dir)
+                .with_context(|| format!("write the man pages into {}", dir.display()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Says on stderr that some paths failed (they are listed in the report).
