@@ -237,18 +237,6 @@ mod linux {
         }
     }
 
-    fn mem_total() -> f64 {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-        let kib: f64 = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.split_whitespace().next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        kib * 1024.0
-    }
-
     #[test]
     #[ignore = "needs root and Debian's prometheus; scripts/test runs it"]
     fn root_prometheus_scrapes_the_watch_and_sees_its_purge() {
@@ -309,7 +297,7 @@ mod linux {
             total = query(prometheus, "memdefrag_memory_bytes{kind=\"total\"}");
             total.is_some()
         });
-        assert_eq!(total, Some(mem_total()));
+        assert_eq!(total, Some(crate::files::meminfo("MemTotal") as f64));
         assert_eq!(
             query(prometheus, "sum(memdefrag_actions_total) or vector(0)"),
             Some(0.0),

@@ -19,6 +19,17 @@ pub enum Status {
     Skipped,
 }
 
+impl Status {
+    /// The word for it in JSON and in metric labels: ok, failed, skipped.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
 /// One operation of a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpResult {

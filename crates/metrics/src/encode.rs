@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use memdefrag::snapshot::{unusable_free_index, Detail};
 use memdefrag::watch::Event;
-use memdefrag::{Op, Snapshot, Status};
+use memdefrag::{Op, Snapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -73,11 +73,7 @@ impl WatchCounters {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let status = match event.status {
-            Status::Ok => "ok",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
-        };
+        let status = event.status.name();
         for &op in &event.ops {
             *counts.actions.entry((op, status)).or_default() += 1;
         }

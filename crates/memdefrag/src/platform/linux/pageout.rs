@@ -15,7 +15,7 @@
 use std::io;
 use std::os::fd::AsFd;
 
-use procfs::process::{MMapPath, Process};
+use procfs::process::{all_processes, MMapPath, Process};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use super::sys::{self, RemoteRange};
@@ -77,21 +77,12 @@ fn names(process: &Process) -> Vec<String> {
 /// Which of `names` name a running process (its command name, or its executable's file name
 /// where this process may read it).
 pub(crate) fn running(names: &[String]) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Ok(processes) = all_processes() else {
         return Vec::new();
     };
     let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(process) = Process::new(pid) else {
-            continue;
-        };
+    // A process that exited meanwhile comes as an error: it runs no more.
+    for process in processes.flatten() {
         let these = self::names(&process);
         for name in names {
             if these.contains(name) && !found.contains(name) {
@@ -115,25 +106,20 @@ fn resident(process: &Process) -> u64 {
 /// Pages out every user process except this one that `filter` lets through.
 pub(crate) fn page_out(filter: &ProcessFilter) -> Result<Outcome, OsError> {
     let me = std::process::id() as i32;
-    let entries = std::fs::read_dir("/proc").map_err(|e| OsError::from_io("read_dir /proc", &e))?;
+    let processes = all_processes().map_err(|e| OsError::other(format!("read /proc: {e}")))?;
     let mut tally = Tally::default();
     let mut trimmed = Vec::new();
     let mut seen = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(process) = Process::new(pid) else {
+    for process in processes {
+        // A process that exited between the listing and its opening comes as an error.
+        let Ok(process) = process else {
             tally.exited += 1;
             continue;
         };
+        let pid = process.pid;
+        if pid == me {
+            continue;
+        }
         let names = names(&process);
         let pid_u32 = pid.unsigned_abs();
         if !filter.is_all() {
