@@ -29,7 +29,9 @@ mod windows {
     use std::process::{Command, Output};
     use std::time::{Duration, Instant};
 
-    use crate::util::{assert_exit, memdefrag, memdefrag_json, require_elevation, stderr};
+    use crate::util::{
+        assert_exit, memdefrag, memdefrag_json, require_elevation, service_start_lock, stderr,
+    };
 
     /// A service installed for one test, removed when the test ends however it ends.
     struct Installed {
@@ -117,6 +119,7 @@ mod windows {
     #[ignore = "installs a service and needs elevation; scripts/test runs it under Wine"]
     fn elevated_service_installs_runs_logs_stops_and_uninstalls() {
         require_elevation();
+        let _lock = service_start_lock();
         let service = Installed::new("life", &["--every", "1s", "--ops", "standby"]);
         let name = service.name.clone();
         let (_, text) = sc_query(&name);
@@ -248,6 +251,7 @@ mod windows {
         use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
         require_elevation();
+        let _lock = service_start_lock();
         let service = Installed::new("broken", &["--every", "1s"]);
         // Someone edits the recorded options by hand.
         let manager =
@@ -304,6 +308,7 @@ mod windows {
 
     #[test]
     fn the_service_process_needs_the_scm() {
+        let _lock = service_start_lock();
         let out = memdefrag(&["service", "run", "--name", "memdefrag", "--every", "1s"]);
         assert_exit(&out, 2);
         assert!(

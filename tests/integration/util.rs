@@ -58,6 +58,18 @@ pub fn kernel_state_lock() -> File {
     file
 }
 
+/// Serializes the tests that start a service process or call the service dispatcher. Wine's
+/// service manager hands a starting service its control pipe under a name any process can open,
+/// so a dispatcher called by one test while another test's service starts can connect to the
+/// wrong pipe and take that service's place.
+#[cfg(windows)]
+pub fn service_start_lock() -> File {
+    let file = File::create(std::env::temp_dir().join("memdefrag-tests-service-start.lock"))
+        .expect("create lock file");
+    file.lock().expect("lock");
+    file
+}
+
 /// Names of the operations of a JSON report, in order.
 pub fn op_names(report: &serde_json::Value) -> Vec<String> {
     report["operations"]
