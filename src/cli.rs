@@ -220,6 +220,8 @@ pub(crate) struct WatchArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub processes: ProcessArgs,
+    #[command(flatten)]
+    pub flush: FlushArgs,
     /// No action while a process of one of these names runs (e.g. a game).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub pause_while: Vec<String>,
@@ -228,6 +230,27 @@ pub(crate) struct WatchArgs {
     /// unless the network may read it.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// How long a flush may take.
+#[derive(Debug, Args)]
+pub(crate) struct FlushArgs {
+    /// Give up on flushing dirty data (modified, flush-volumes) after DURATION, naming what is
+    /// still flushing, instead of hanging on a stuck filesystem or device.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_flush_timeout)]
+    pub flush_timeout: Duration,
+}
+
+/// A flush timeout: more than nothing, at most a day.
+fn parse_flush_timeout(s: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(s)?;
+    if timeout.is_zero() {
+        return Err("the flush timeout must be longer than 0".into());
+    }
+    if timeout > memdefrag::watch::MAX_INTERVAL {
+        return Err("the flush timeout is at most 1 day".into());
+    }
+    Ok(timeout)
 }
 
 /// Which processes working-sets acts on.
@@ -276,6 +299,7 @@ impl WatchArgs {
             dry_run: self.dry_run,
             processes: self.processes.filter(),
             pause_while: self.pause_while.clone(),
+            flush_timeout: self.flush.flush_timeout,
         }
     }
 
@@ -336,6 +360,10 @@ impl WatchArgs {
             args.push("--pause-while".into());
             args.push(self.pause_while.join(","));
         }
+        if self.flush.flush_timeout != memdefrag::DEFAULT_FLUSH_TIMEOUT {
+            args.push("--flush-timeout".into());
+            args.push(format_duration(self.flush.flush_timeout));
+        }
         if let Some(address) = self.metrics_listen {
             args.push("--metrics-listen".into());
             args.push(address.to_string());
@@ -384,6 +412,8 @@ pub(crate) struct RunOptions {
     pub dry_run: bool,
     #[command(flatten)]
     pub processes: ProcessArgs,
+    #[command(flatten)]
+    pub flush: FlushArgs,
 }
 
 /// Parses an operation name with the library's message for a wrong one, and lists the names

@@ -72,11 +72,15 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Defrag { run } => {
-            let plan = Plan::default_for(&system).with_processes(run.processes.filter());
+            let plan = Plan::default_for(&system)
+                .with_processes(run.processes.filter())
+                .with_flush_timeout(run.flush.flush_timeout);
             execute(&system, &plan, &run, json)
         }
         Command::Purge { ops, run } => {
-            let plan = Plan::canonical(ops).with_processes(run.processes.filter());
+            let plan = Plan::canonical(ops)
+                .with_processes(run.processes.filter())
+                .with_flush_timeout(run.flush.flush_timeout);
             execute(&system, &plan, &run, json)
         }
         Command::Watch(args) => watch(&system, &args, json),

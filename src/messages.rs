@@ -50,6 +50,7 @@ fn flag(setting: Setting) -> &'static str {
         Setting::Interval => "--interval",
         Setting::Cooldown => "--cooldown",
         Setting::Every => "--every",
+        Setting::FlushTimeout => "--flush-timeout",
     }
 }
 

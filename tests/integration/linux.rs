@@ -14,7 +14,14 @@ fn status_json_matches_the_kernels_figures() {
     let (out, s) = memdefrag_json(&["status", "--json"]);
     assert_exit(&out, 0);
     assert_eq!(s["platform"], "linux");
-    assert_eq!(s["total_bytes"].as_u64().unwrap(), meminfo("MemTotal"));
+    // MemTotal moves by a few pages on a virtual machine (balloon, the kernel's own use).
+    assert!(
+        s["total_bytes"]
+            .as_u64()
+            .unwrap()
+            .abs_diff(meminfo("MemTotal"))
+            <= 16 * MIB as u64
+    );
     let f = &s["fragmentation"];
     let index = f["unusable_index_order9"].as_f64().expect("index");
     assert!((0.0..=1.0).contains(&index), "{index}");
@@ -97,7 +104,10 @@ fn ops_json_maps_each_op_to_its_linux_call() {
         find("system-working-set")["kernel_call"],
         "write \"2\" to /proc/sys/vm/drop_caches"
     );
-    assert_eq!(find("modified")["kernel_call"], "sync()");
+    assert_eq!(
+        find("modified")["kernel_call"],
+        "syncfs() on each mounted filesystem, within the flush timeout"
+    );
     assert_eq!(find("modified")["privilege"], "none");
     assert_eq!(
         find("compact")["kernel_call"],

@@ -14,6 +14,8 @@ mod util;
 
 mod cli;
 #[cfg(target_os = "linux")]
+mod faults;
+#[cfg(target_os = "linux")]
 mod file_cache;
 #[cfg(target_os = "linux")]
 mod linux;

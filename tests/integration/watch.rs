@@ -47,7 +47,7 @@ fn watch_once_without_a_firing_trigger_does_nothing() {
 }
 
 #[cfg(target_os = "linux")]
-mod linux {
+pub(crate) mod linux {
     use std::io::{BufRead, BufReader};
     use std::os::unix::process::CommandExt;
     use std::path::PathBuf;
@@ -391,13 +391,13 @@ mod linux {
     }
 
     /// A running `memdefrag watch`, its stdout lines arriving on a channel; killed on drop.
-    struct Watch {
+    pub(crate) struct Watch {
         child: Child,
         lines: Receiver<String>,
     }
 
     impl Watch {
-        fn start(args: &[&str]) -> Watch {
+        pub(crate) fn start(args: &[&str]) -> Watch {
             let mut child = Command::new(bin())
                 .arg("watch")
                 .args(args)
@@ -417,14 +417,19 @@ mod linux {
             Watch { child, lines }
         }
 
+        /// The watch's process ID.
+        pub(crate) fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
         /// The next line, as JSON, if one comes within `timeout`.
-        fn next(&self, timeout: Duration) -> Option<serde_json::Value> {
+        pub(crate) fn next(&self, timeout: Duration) -> Option<serde_json::Value> {
             let line = self.lines.recv_timeout(timeout).ok()?;
             Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
         }
 
         /// Sends `signal` and returns the exit code and how long the exit took.
-        fn signal(mut self, signal: libc::c_int) -> (Option<i32>, Duration) {
+        pub(crate) fn signal(mut self, signal: libc::c_int) -> (Option<i32>, Duration) {
             // SAFETY: signalling our own child, which has not been reaped yet.
             unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
             let start = Instant::now();

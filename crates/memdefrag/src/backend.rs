@@ -303,6 +303,29 @@ pub enum Decision {
     NotChosen,
 }
 
+/// How long a flush may take by default before the operation gives up on it (`--flush-timeout`).
+pub const DEFAULT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How a plan runs its operations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The processes `working-sets` acts on.
+    pub processes: ProcessFilter,
+    /// How long `modified` (and on Windows `flush-volumes`) may wait for the filesystems to write
+    /// their dirty data back. Past it the operation fails, naming what is still flushing; the
+    /// kernel may go on flushing, but memdefrag does not wait for it.
+    pub flush_timeout: std::time::Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            processes: ProcessFilter::default(),
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+        }
+    }
+}
+
 /// A kernel trigger on memory stalls (Linux PSI): the kernel wakes its waiter when tasks
 /// stalled on memory for longer than a threshold within a window.
 pub trait StallTrigger: Send {
@@ -337,9 +360,10 @@ pub trait Backend: Send + Sync {
     /// process. Cheap enough to ask once a look.
     fn running(&self, names: &[String]) -> Vec<String>;
 
-    /// Runs `op` (`working-sets` on the processes `processes` lets through). Only called after
-    /// `describe` said it is supported and `check_privilege` passed.
-    fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError>;
+    /// Runs `op` as `options` say (`working-sets` on the processes they let through, flushes
+    /// within their deadline). Only called after `describe` said it is supported and
+    /// `check_privilege` passed.
+    fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError>;
 
     /// Asks the kernel to report when some tasks stall on memory for more than `stall` within
     /// any `window`. Unsupported by default: only Linux has such a trigger.

@@ -49,7 +49,7 @@ pub mod watch;
 
 pub use backend::{
     Backend, Decision, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter,
-    ProcessMatch, Support, TrimmedProcess,
+    ProcessMatch, RunOptions, Support, TrimmedProcess, DEFAULT_FLUSH_TIMEOUT,
 };
 pub use error::{exit, Error, Remedy};
 pub use op::Op;

@@ -16,8 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::backend::{
-    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, StallTrigger,
-    Support,
+    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions, StallTrigger, Support,
 };
 use crate::error::Remedy;
 use crate::op::Op;
@@ -224,7 +223,7 @@ impl Backend for Scripted {
         }
     }
 
-    fn run(&self, op: Op, _processes: &ProcessFilter) -> Result<Outcome, OsError> {
+    fn run(&self, op: Op, _options: &RunOptions) -> Result<Outcome, OsError> {
         self.record().ran.push(op);
         std::thread::sleep(self.run_time);
         if let Some(err) = self.failing.get(&op) {

@@ -3,9 +3,9 @@
 //! [`Plan::validate`] gives a [`ValidatedPlan`], which runs without asking the platform again:
 //! a caller that runs the same plan many times (`watch`) validates it once.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, OpInfo, ProcessFilter};
+use crate::backend::{Backend, OpInfo, ProcessFilter, RunOptions};
 use crate::op::Op;
 use crate::report::{DryRun, OpResult, PlannedOp, Report, Status};
 use crate::Error;
@@ -14,7 +14,7 @@ use crate::Error;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     ops: Vec<Op>,
-    processes: ProcessFilter,
+    options: RunOptions,
 }
 
 impl Plan {
@@ -22,7 +22,7 @@ impl Plan {
     pub fn canonical(ops: impl IntoIterator<Item = Op>) -> Plan {
         Plan {
             ops: Op::canonical(ops),
-            processes: ProcessFilter::default(),
+            options: RunOptions::default(),
         }
     }
 
@@ -30,14 +30,21 @@ impl Plan {
     pub fn default_for(backend: &dyn Backend) -> Plan {
         Plan {
             ops: backend.default_plan(),
-            processes: ProcessFilter::default(),
+            options: RunOptions::default(),
         }
     }
 
     /// The plan with `working-sets` acting only on the processes `filter` lets through. A
     /// filter on a plan without `working-sets` fails validation.
     pub fn with_processes(mut self, filter: ProcessFilter) -> Plan {
-        self.processes = filter;
+        self.options.processes = filter;
+        self
+    }
+
+    /// The plan with flushes (`modified`, `flush-volumes`) given up after `timeout` instead of
+    /// [`DEFAULT_FLUSH_TIMEOUT`](crate::DEFAULT_FLUSH_TIMEOUT).
+    pub fn with_flush_timeout(mut self, timeout: Duration) -> Plan {
+        self.options.flush_timeout = timeout;
         self
     }
 
@@ -49,7 +56,7 @@ impl Plan {
     /// Checks that every operation is supported here, and keeps what the platform says of each.
     /// Nothing is changed, and nothing needs privilege.
     pub fn validate(&self, backend: &dyn Backend) -> Result<ValidatedPlan, Error> {
-        if !self.processes.is_all() && !self.ops.contains(&Op::WorkingSets) {
+        if !self.options.processes.is_all() && !self.ops.contains(&Op::WorkingSets) {
             return Err(Error::FilterWithoutWorkingSets);
         }
         let infos: Vec<OpInfo> = self.ops.iter().map(|&op| backend.describe(op)).collect();
@@ -64,7 +71,7 @@ impl Plan {
         }
         Ok(ValidatedPlan {
             infos,
-            processes: self.processes.clone(),
+            options: self.options.clone(),
         })
     }
 
@@ -91,7 +98,7 @@ impl Plan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatedPlan {
     infos: Vec<OpInfo>,
-    processes: ProcessFilter,
+    options: RunOptions,
 }
 
 impl ValidatedPlan {
@@ -156,7 +163,7 @@ impl ValidatedPlan {
                 continue;
             }
             let start = Instant::now();
-            let result = backend.run(info.op, &self.processes);
+            let result = backend.run(info.op, &self.options);
             // Microsecond resolution: finer digits are noise.
             let duration_ms = start.elapsed().as_micros() as f64 / 1000.0;
             let mut op_result = OpResult {

@@ -31,7 +31,7 @@ use unsupported as imp;
 
 use std::time::Duration;
 
-use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -120,8 +120,8 @@ impl Backend for Native {
     fn running(&self, names: &[String]) -> Vec<String> {
         self.inner.running(names)
     }
-    fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
-        self.inner.run(op, processes)
+    fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
+        self.inner.run(op, options)
     }
     fn stall_trigger(
         &self,

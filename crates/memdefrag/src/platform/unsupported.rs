@@ -3,7 +3,7 @@
 //! explaining themselves) everywhere.
 
 use crate::backend::{
-    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, Support,
+    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions, Support,
 };
 use crate::op::Op;
 use crate::snapshot::Snapshot;
@@ -48,7 +48,7 @@ impl Backend for Native {
     fn running(&self, _names: &[String]) -> Vec<String> {
         Vec::new()
     }
-    fn run(&self, op: Op, _processes: &ProcessFilter) -> Result<Outcome, OsError> {
+    fn run(&self, op: Op, _options: &RunOptions) -> Result<Outcome, OsError> {
         Err(OsError::other(format!(
             "'{op}' is not supported on {PLATFORM}"
         )))

@@ -43,6 +43,9 @@ pub struct WatchConfig {
     pub processes: ProcessFilter,
     /// No action while a process of one of these names runs (a game, a build).
     pub pause_while: Vec<String>,
+    /// How long an action's flush may take before it fails (see
+    /// [`RunOptions::flush_timeout`](crate::RunOptions::flush_timeout)).
+    pub flush_timeout: Duration,
 }
 
 impl Default for WatchConfig {
@@ -63,6 +66,7 @@ impl Default for WatchConfig {
             dry_run: false,
             processes: ProcessFilter::default(),
             pause_while: Vec::new(),
+            flush_timeout: crate::DEFAULT_FLUSH_TIMEOUT,
         }
     }
 }
@@ -82,6 +86,8 @@ pub enum Setting {
     Cooldown,
     /// [`WatchConfig::every`].
     Every,
+    /// [`WatchConfig::flush_timeout`].
+    FlushTimeout,
 }
 
 impl fmt::Display for Setting {
@@ -90,6 +96,7 @@ impl fmt::Display for Setting {
             Setting::Interval => "the interval",
             Setting::Cooldown => "the cooldown",
             Setting::Every => "the period",
+            Setting::FlushTimeout => "the flush timeout",
         })
     }
 }
@@ -175,6 +182,11 @@ impl WatchConfig {
             (Setting::Interval, Some(self.interval), MAX_INTERVAL),
             (Setting::Cooldown, Some(self.cooldown), MAX_INTERVAL),
             (Setting::Every, self.every, MAX_EVERY),
+            (
+                Setting::FlushTimeout,
+                Some(self.flush_timeout),
+                MAX_INTERVAL,
+            ),
         ] {
             match value {
                 Some(d) if d.is_zero() => return Err(ConfigError::Zero(setting)),

@@ -122,6 +122,7 @@ impl<'a> Watch<'a> {
         config.ops = Op::canonical(config.ops);
         let plan = Plan::canonical(config.ops.iter().copied())
             .with_processes(config.processes.clone())
+            .with_flush_timeout(config.flush_timeout)
             .validate(backend)?;
         let stall = match config.pressure_stall() {
             Some(stall) => Some(backend.stall_trigger(stall, config.pressure_window)?),

@@ -5,13 +5,14 @@
 //! |---|---|
 //! | working-sets | `process_madvise(MADV_PAGEOUT)` over every user process |
 //! | system-working-set | `drop_caches` = 2 |
-//! | modified | `sync()` |
+//! | modified | `syncfs()` on each mounted filesystem, each in a child process, with a deadline |
 //! | standby | `drop_caches` = 1 |
 //! | standby-low | root cgroup v2 `memory.reclaim` with `swappiness=0` |
 //! | compact | `compact_memory` = 1 |
 
 mod buddyinfo;
 mod cgroup;
+mod flush;
 mod knobs;
 mod meminfo;
 mod pagecache;
@@ -24,8 +25,7 @@ mod vmstat;
 use std::time::Duration;
 
 use crate::backend::{
-    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, StallTrigger,
-    Support,
+    Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions, StallTrigger, Support,
 };
 use crate::error::Remedy;
 use crate::op::Op;
@@ -65,7 +65,11 @@ pub(crate) fn describe(op: Op) -> OpInfo {
             },
         ),
         Op::SystemWorkingSet => knob_op(knobs::DROP_CACHES, "2", root(knobs::DROP_CACHES)),
-        Op::Modified => ("sync()".into(), "none".into(), Support::Yes),
+        Op::Modified => (
+            "syncfs() on each mounted filesystem, within the flush timeout".into(),
+            "none".into(),
+            Support::Yes,
+        ),
         Op::Standby => knob_op(knobs::DROP_CACHES, "1", root(knobs::DROP_CACHES)),
         Op::StandbyLow => match cgroup::reclaim_file() {
             Ok(file) => (
@@ -94,7 +98,7 @@ pub(crate) fn describe(op: Op) -> OpInfo {
             (call, privilege, support)
         }
         Op::FlushVolumes => none_on_linux(
-            "Linux has no per-volume buffer flush apart from writeback; use 'modified' (sync)",
+            "Linux has no per-volume buffer flush apart from writeback; use 'modified' (syncfs of each filesystem)",
         ),
         Op::Registry => none_on_linux("Linux has no registry"),
         Op::Combine => none_on_linux(
@@ -248,14 +252,11 @@ fn render_size(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
-pub(crate) fn run(op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
+pub(crate) fn run(op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
     match op {
-        Op::WorkingSets => pageout::page_out(processes),
+        Op::WorkingSets => pageout::page_out(&options.processes),
         Op::SystemWorkingSet => knobs::write(knobs::DROP_CACHES, "2").map(|()| Outcome::default()),
-        Op::Modified => {
-            rustix::fs::sync();
-            Ok(Outcome::default())
-        }
+        Op::Modified => flush::flush_all(options.flush_timeout),
         Op::Standby => knobs::write(knobs::DROP_CACHES, "1").map(|()| Outcome::default()),
         Op::StandbyLow => {
             let file = cgroup::reclaim_file().map_err(OsError::other)?;
@@ -332,8 +333,8 @@ impl Backend for Native {
     fn running(&self, names: &[String]) -> Vec<String> {
         pageout::running(names)
     }
-    fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
-        run(op, processes)
+    fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
+        run(op, options)
     }
     fn stall_trigger(
         &self,

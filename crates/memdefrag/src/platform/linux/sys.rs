@@ -4,8 +4,93 @@
 //! Mirrors `<sys/mman.h>` / `include/uapi/asm-generic/mman-common.h` (MADV_PAGEOUT) and the
 //! `process_madvise` entry of `include/linux/syscalls.h`, through the `libc` crate's numbers.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// The exit status of a [`spawn_syncfs`] child that could not open the mount point (errnos,
+/// which a failed syncfs exits with, stay below it).
+pub(crate) const OPEN_FAILED_EXIT: i32 = 255;
+
+/// Starts a child process that flushes the filesystem mounted at `mount_point`, and returns its
+/// pid. The child opens the mount point, calls `syncfs` on it, and exits with 0, the errno of a
+/// failed syncfs, or [`OPEN_FAILED_EXIT`]. Collect it with [`reap`].
+///
+/// The child is forked from a process that may have other threads, so it runs nothing but
+/// async-signal-safe system calls (signal, close_range or close, open, syncfs, _exit): no
+/// allocation, no lock, no destructor. It closes every file it inherited first.
+///
+/// # References
+/// - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html), on what a child of a
+///   multithreaded process may call
+/// - [syncfs(2)](https://man7.org/linux/man-pages/man2/syncfs.2.html)
+pub(crate) fn spawn_syncfs(mount_point: &CStr) -> io::Result<rustix::process::Pid> {
+    let path = mount_point.as_ptr();
+    // SAFETY: fork duplicates this process; in the child only async-signal-safe functions run
+    // (signal, close_range or close, open, syncfs, _exit), and `path` points into memory allocated before the fork
+    // that nothing frees in the child. The child never leaves this block but through _exit, so
+    // no other Rust code, destructor or exit handler runs in it.
+    let pid = unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            // Interrupts reach the child with the parent's process group: let them end it
+            // rather than run the parent's handlers here.
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            // Hold none of the parent's files: a caller reading the parent's output until it
+            // closes (a pipe, `$(memdefrag …)`) must not wait for a stuck flush.
+            if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
+                for fd in 0..1024 {
+                    libc::close(fd);
+                }
+            }
+            let fd = libc::open(
+                path,
+                libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+            );
+            if fd < 0 {
+                libc::_exit(OPEN_FAILED_EXIT);
+            }
+            if libc::syncfs(fd) != 0 {
+                let errno = *libc::__errno_location();
+                libc::_exit(errno.clamp(1, OPEN_FAILED_EXIT - 1));
+            }
+            libc::_exit(0);
+        }
+        pid
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // A positive pid, checked above.
+    Ok(rustix::process::Pid::from_raw(pid).expect("fork returned a positive pid"))
+}
+
+/// How a child process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChildEnd {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal ended it.
+    Killed(i32),
+}
+
+/// Collects the child `pid` if it has ended, or `None` while it runs.
+pub(crate) fn reap(pid: rustix::process::Pid) -> io::Result<Option<ChildEnd>> {
+    let Some((_, status)) =
+        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        match (status.exit_status(), status.terminating_signal()) {
+            (Some(code), _) => ChildEnd::Exited(code),
+            (None, Some(signal)) => ChildEnd::Killed(signal),
+            // Stopped or continued: NOHANG without WUNTRACED does not report those.
+            (None, None) => return Ok(None),
+        },
+    ))
+}
 
 /// One address range of another process, as `struct iovec` of `<sys/uio.h>`.
 pub(crate) type RemoteRange = libc::iovec;

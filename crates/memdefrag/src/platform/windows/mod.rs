@@ -17,7 +17,7 @@ pub(crate) mod fake;
 mod ffi;
 
 use self::api::NtApi;
-use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter};
+use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -84,7 +84,7 @@ impl<A: NtApi + Send + Sync> Backend for Windows<A> {
     fn running(&self, names: &[String]) -> Vec<String> {
         ops::running(&self.0, names)
     }
-    fn run(&self, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
-        ops::run(&self.0, op, processes)
+    fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
+        ops::run(&self.0, op, options)
     }
 }

@@ -10,8 +10,8 @@ use super::api::{
     TrimError,
 };
 use crate::backend::{
-    Decision, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, Support,
-    TrimmedProcess,
+    Decision, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter, RunOptions,
+    Support, TrimmedProcess,
 };
 use crate::error::Remedy;
 use crate::op::Op;
@@ -232,7 +232,8 @@ fn nt_error(api: &dyn NtApi, status: NtStatus, call: &str) -> OsError {
     err
 }
 
-pub(crate) fn run(api: &dyn NtApi, op: Op, processes: &ProcessFilter) -> Result<Outcome, OsError> {
+pub(crate) fn run(api: &dyn NtApi, op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
+    let processes = &options.processes;
     let info = describe(api, op);
     let call = match (info.unsupported_reason(), call_of(op)) {
         (None, Some(call)) => call,

@@ -23,7 +23,7 @@ fn a_token_without_the_privilege_is_refused_before_anything_runs() {
     assert_eq!(err.remedy, Remedy::Elevate);
 
     // run() itself also refuses rather than calling without the privilege.
-    let err = run(&fake, Op::Standby, &ProcessFilter::default()).unwrap_err();
+    let err = run(&fake, Op::Standby, &RunOptions::default()).unwrap_err();
     assert!(err.not_privileged);
     assert_eq!(err.code, Some(1300));
     assert_eq!(
@@ -45,7 +45,7 @@ fn a_token_that_cannot_be_adjusted_is_explained() {
         "{}",
         err.needs
     );
-    let err = run(&fake, Op::Standby, &ProcessFilter::default()).unwrap_err();
+    let err = run(&fake, Op::Standby, &RunOptions::default()).unwrap_err();
     assert!(err.not_privileged);
     assert_eq!(
         err.code,
@@ -62,11 +62,11 @@ fn system_working_set_enables_only_the_quota_privilege_and_trims_the_file_cache(
     run(
         &Fake::default(),
         Op::SystemWorkingSet,
-        &ProcessFilter::default(),
+        &RunOptions::default(),
     )
     .unwrap();
     let fake = Fake::default();
-    run(&fake, Op::SystemWorkingSet, &ProcessFilter::default()).unwrap();
+    run(&fake, Op::SystemWorkingSet, &RunOptions::default()).unwrap();
     assert_eq!(
         fake.events(),
         [
@@ -101,7 +101,7 @@ fn a_privilege_already_on_is_left_on() {
         enabled: HashSet::from([Privilege::ProfileSingleProcess]),
         ..Fake::default()
     };
-    run(&fake, Op::Standby, &ProcessFilter::default()).unwrap();
+    run(&fake, Op::Standby, &RunOptions::default()).unwrap();
     assert_eq!(
         fake.events().last(),
         Some(&Event::Restore(vec![(
@@ -115,7 +115,7 @@ fn a_privilege_already_on_is_left_on() {
 fn the_registry_flush_needs_an_elevated_token_and_enables_no_privilege() {
     // phnt: "s: NULL (requires admin)"; System Informer calls it without adjusting privileges.
     let fake = Fake::default();
-    run(&fake, Op::Registry, &ProcessFilter::default()).unwrap();
+    run(&fake, Op::Registry, &RunOptions::default()).unwrap();
     assert_eq!(fake.events(), [Event::Set(SetRequest::ReconcileRegistry)]);
     let unelevated = Fake {
         elevated: false,
@@ -141,7 +141,7 @@ fn every_call_is_supported_on_every_windows_memdefrag_runs_on() {
 #[test]
 fn combine_reports_the_pages_combined() {
     let fake = Fake::default();
-    let outcome = run(&fake, Op::Combine, &ProcessFilter::default()).unwrap();
+    let outcome = run(&fake, Op::Combine, &RunOptions::default()).unwrap();
     assert_eq!(outcome.counts, [("pages_combined", 1234)]);
     assert_eq!(fake.sets(), [SetRequest::CombinePages]);
 }
@@ -270,7 +270,7 @@ fn flush_volumes_counts_and_names_the_failures() {
         ],
         ..Fake::default()
     };
-    let outcome = run(&fake, Op::FlushVolumes, &ProcessFilter::default()).unwrap();
+    let outcome = run(&fake, Op::FlushVolumes, &RunOptions::default()).unwrap();
     assert_eq!(
         outcome.counts,
         [("volumes_flushed", 2), ("volumes_failed", 1)]
@@ -288,7 +288,7 @@ fn flush_volumes_counts_and_names_the_failures() {
         )],
         ..Fake::default()
     };
-    let err = run(&denied, Op::FlushVolumes, &ProcessFilter::default()).unwrap_err();
+    let err = run(&denied, Op::FlushVolumes, &RunOptions::default()).unwrap_err();
     assert!(err.not_privileged);
     assert!(err.message.contains(r"C:\"), "{}", err.message);
 
@@ -373,7 +373,11 @@ fn a_process_filter_trims_each_chosen_process_instead_of_the_single_call() {
             "nothere".parse().unwrap(),
         ],
     };
-    let outcome = run(&fake, Op::WorkingSets, &filter).unwrap();
+    let options = RunOptions {
+        processes: filter,
+        ..RunOptions::default()
+    };
+    let outcome = run(&fake, Op::WorkingSets, &options).unwrap();
     assert!(
         !fake
             .sets()
@@ -413,7 +417,11 @@ fn a_process_filter_trims_each_chosen_process_instead_of_the_single_call() {
         processes: vec![entry(100, "game.exe"), entry(200, "notepad.exe")],
         ..Fake::default()
     };
-    let outcome = run(&fake, Op::WorkingSets, &only).unwrap();
+    let options = RunOptions {
+        processes: only,
+        ..RunOptions::default()
+    };
+    let outcome = run(&fake, Op::WorkingSets, &options).unwrap();
     assert_eq!(outcome.processes.len(), 1);
     assert_eq!(outcome.processes[0].name, "notepad.exe");
 }
@@ -424,7 +432,7 @@ fn without_a_filter_working_sets_is_the_seeds_single_call() {
         processes: vec![entry(100, "game.exe")],
         ..Fake::default()
     };
-    let outcome = run(&fake, Op::WorkingSets, &ProcessFilter::default()).unwrap();
+    let outcome = run(&fake, Op::WorkingSets, &RunOptions::default()).unwrap();
     assert!(outcome.processes.is_empty());
     assert!(!fake.events().iter().any(|e| matches!(e, Event::Trim(_))));
 }

@@ -1,0 +1,283 @@
+//! Faults real machines have: a filesystem whose writeback hangs. `root_` tests need root (see
+//! `main.rs`).
+//!
+//! The stuck disk is an ext4 image on a loop device whose backing file lives on a FUSE
+//! filesystem (tests/support/stallfs.py) that holds every write while a stall file exists: a
+//! flush of that ext4 then waits in the kernel, as it would on a dead NFS server or a device
+//! that stopped answering.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{assert_exit, kernel_state_lock, memdefrag_json, require_root, stderr};
+use crate::watch::linux::Watch;
+
+const MIB: usize = 1 << 20;
+
+/// An ext4 filesystem whose writeback stalls on demand; everything undone on drop, the stall
+/// released first so that nothing stays stuck.
+struct StalledDisk {
+    dir: tempfile::TempDir,
+    fuse: Option<Child>,
+    loop_device: Option<String>,
+    ext4_mounted: bool,
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn is_mount_point(path: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path.to_str().unwrap()))
+}
+
+impl StalledDisk {
+    fn new() -> StalledDisk {
+        // On a disk (not tmpfs), so that the backing image is a real file.
+        let dir = crate::pagecache::disk_tempdir();
+        for sub in ["backing", "fuse", "ext4"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        let mut disk = StalledDisk {
+            dir,
+            fuse: None,
+            loop_device: None,
+            ext4_mounted: false,
+        };
+        let image = disk.path("backing/disk.img");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(64 * MIB as u64)
+            .unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/stallfs.py");
+        disk.fuse = Some(
+            Command::new("/usr/bin/python3")
+                .arg(script)
+                .args([disk.path("backing"), disk.path("fuse"), disk.path("stall")])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start stallfs.py (python3-fusepy)"),
+        );
+        let fuse = disk.path("fuse");
+        let start = Instant::now();
+        while !is_mount_point(&fuse) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "stallfs did not mount"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let over_fuse = disk.path("fuse/disk.img");
+        run("mkfs.ext4", &["-q", "-F", over_fuse.to_str().unwrap()]);
+        disk.loop_device = Some(
+            run(
+                "losetup",
+                &["--find", "--show", over_fuse.to_str().unwrap()],
+            )
+            .trim()
+            .to_owned(),
+        );
+        let ext4 = disk.path("ext4");
+        run(
+            "mount",
+            &[disk.loop_device.as_deref().unwrap(), ext4.to_str().unwrap()],
+        );
+        disk.ext4_mounted = true;
+        disk
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn stall(&self) {
+        std::fs::write(self.path("stall"), b"").unwrap();
+    }
+
+    fn release(&self) {
+        let _ = std::fs::remove_file(self.path("stall"));
+    }
+
+    /// Unmounts the ext4 and detaches its loop device (which writes everything back).
+    fn unmount(&mut self) {
+        self.release();
+        if std::mem::take(&mut self.ext4_mounted) {
+            run("umount", &[self.path("ext4").to_str().unwrap()]);
+        }
+        if let Some(device) = self.loop_device.take() {
+            run("losetup", &["-d", &device]);
+        }
+    }
+
+    /// The bytes of `name` as they are in the backing image, read through a loop device of
+    /// their own (not through FUSE), read-only.
+    fn read_from_backing_image(&mut self, name: &str) -> Vec<u8> {
+        self.unmount();
+        let image = self.path("backing/disk.img");
+        let device = run(
+            "losetup",
+            &["--find", "--show", "--read-only", image.to_str().unwrap()],
+        )
+        .trim()
+        .to_owned();
+        self.loop_device = Some(device.clone());
+        let ext4 = self.path("ext4");
+        run("mount", &["-o", "ro", &device, ext4.to_str().unwrap()]);
+        self.ext4_mounted = true;
+        let data = std::fs::read(ext4.join(name)).unwrap();
+        self.unmount();
+        data
+    }
+}
+
+impl Drop for StalledDisk {
+    fn drop(&mut self) {
+        self.release();
+        if self.ext4_mounted {
+            let ext4 = self.path("ext4");
+            let unmounted = Command::new("umount")
+                .arg(&ext4)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !unmounted {
+                let _ = Command::new("umount").arg("-l").arg(&ext4).status();
+            }
+        }
+        if let Some(device) = &self.loop_device {
+            let _ = Command::new("losetup").args(["-d", device]).status();
+        }
+        if let Some(mut fuse) = self.fuse.take() {
+            let _ = Command::new("fusermount")
+                .args(["-u", "-z"])
+                .arg(self.path("fuse"))
+                .status();
+            let _ = fuse.kill();
+            let _ = fuse.wait();
+        }
+    }
+}
+
+/// Random bytes, so that what reads back cannot match by chance.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut data = vec![0; len];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    data
+}
+
+/// The PIDs of the children of `parent` (a watch's stuck flushes).
+fn children_of(parent: u32) -> Vec<u32> {
+    let path = format!("/proc/{parent}/task/{parent}/children");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|pid| pid.parse().unwrap())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_a_stuck_filesystem_fails_the_flush_at_its_deadline_and_loses_no_data() {
+    require_root();
+    let _lock = kernel_state_lock();
+    let mut disk = StalledDisk::new();
+    let data = random_bytes(8 * MIB);
+    // Written, not synced: dirty pages of the stuck ext4.
+    std::fs::write(disk.path("ext4/data.bin"), &data).unwrap();
+    disk.stall();
+
+    let start = Instant::now();
+    let (out, report) = memdefrag_json(&[
+        "purge",
+        "modified",
+        "standby",
+        "--flush-timeout",
+        "2s",
+        "--json",
+    ]);
+    let took = start.elapsed();
+    assert_exit(&out, 1);
+    assert!(
+        took < Duration::from_secs(3),
+        "exited {took:?} after the start, past the 2 s deadline plus 1 s"
+    );
+    let ops = report["operations"].as_array().unwrap();
+    assert_eq!(ops[0]["op"], "modified");
+    assert_eq!(ops[0]["status"], "failed");
+    let error = ops[0]["error"]["message"].as_str().unwrap();
+    let mount = disk.path("ext4");
+    assert!(
+        error.contains(&format!("{} (ext4) for 2.", mount.display())),
+        "the error names the mount point, its type and how long: {error}"
+    );
+    assert_eq!(
+        ops[1]["status"], "skipped",
+        "the rest of the plan is skipped"
+    );
+    assert_eq!(
+        stderr(&out).lines().count(),
+        1,
+        "one line on stderr: {}",
+        stderr(&out)
+    );
+
+    // A watch keeps watching: each action fails at its deadline, and the stuck flush is waited
+    // for again instead of joined by another stuck process.
+    let watch = Watch::start(&[
+        "--every",
+        "1s",
+        "--ops",
+        "modified",
+        "--flush-timeout",
+        "1s",
+        "--cooldown",
+        "1s",
+        "--interval",
+        "100ms",
+        "--json",
+    ]);
+    let mut failures = 0;
+    let mut most_children = 0;
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        if let Some(event) = watch.next(Duration::from_millis(200)) {
+            if event["status"] == "failed" {
+                failures += 1;
+            }
+        }
+        most_children = most_children.max(children_of(watch.pid()).len());
+    }
+    assert!(
+        failures >= 2,
+        "the watch stopped acting: {failures} failed actions"
+    );
+    assert_eq!(most_children, 1, "one stuck flush, never more");
+    let (code, exit_took) = watch.signal(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+    assert!(exit_took < Duration::from_secs(2), "{exit_took:?}");
+
+    // Released, the flush goes through, and the bytes reached the backing file intact.
+    disk.release();
+    let (out, _) = memdefrag_json(&["purge", "modified", "--flush-timeout", "30s", "--json"]);
+    assert_exit(&out, 0);
+    assert!(
+        disk.read_from_backing_image("data.bin") == data,
+        "the data in the backing image differs from what was written"
+    );
+}
