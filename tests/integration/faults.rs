@@ -161,8 +161,8 @@ impl Drop for StalledDisk {
             let _ = Command::new("losetup").args(["-d", device]).status();
         }
         if let Some(mut fuse) = self.fuse.take() {
-            let _ = Command::new("fusermount")
-                .args(["-u", "-z"])
+            let _ = Command::new("umount")
+                .arg("-l")
                 .arg(self.path("fuse"))
                 .status();
             let _ = fuse.kill();

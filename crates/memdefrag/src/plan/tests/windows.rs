@@ -13,7 +13,7 @@ use crate::{Op, Plan, Status};
 
 #[test]
 fn defrag_runs_the_seeds_sequence_under_the_privilege_and_restores_it() {
-    let windows = Windows(Fake::default());
+    let windows = Windows::new(Fake::default());
     let fake = &windows.0;
     let report = Plan::default_for(&windows).execute(&windows).unwrap();
     let ops: Vec<Op> = report.operations.iter().map(|o| o.op).collect();
@@ -46,7 +46,7 @@ fn defrag_runs_the_seeds_sequence_under_the_privilege_and_restores_it() {
 
 #[test]
 fn a_failing_command_stops_the_sequence_and_keeps_the_ntstatus() {
-    let windows = Windows(Fake {
+    let windows = Windows::new(Fake {
         failing: HashMap::from([(
             SetRequest::MemoryList(FlushModifiedList),
             NtStatus::INVALID_INFO_CLASS,
@@ -78,7 +78,7 @@ fn a_failing_command_stops_the_sequence_and_keeps_the_ntstatus() {
 
 #[test]
 fn privilege_not_held_at_run_time_maps_to_exit_77() {
-    let windows = Windows(Fake {
+    let windows = Windows::new(Fake {
         failing: HashMap::from([(
             SetRequest::MemoryList(EmptyWorkingSets),
             NtStatus::PRIVILEGE_NOT_HELD,
@@ -97,7 +97,7 @@ fn privilege_not_held_at_run_time_maps_to_exit_77() {
 
 #[test]
 fn a_token_without_the_privilege_is_refused_before_anything_runs() {
-    let windows = Windows(Fake {
+    let windows = Windows::new(Fake {
         held: HashSet::new(),
         elevated: false,
         ..Fake::default()
@@ -112,7 +112,7 @@ fn a_token_without_the_privilege_is_refused_before_anything_runs() {
 
 #[test]
 fn a_wow64_build_refuses_pointer_sized_calls_before_anything_runs() {
-    let wow64 = Windows(Fake {
+    let wow64 = Windows::new(Fake {
         wow64: true,
         ..Fake::default()
     });
@@ -130,7 +130,7 @@ fn a_wow64_build_refuses_pointer_sized_calls_before_anything_runs() {
 
 #[test]
 fn a_dry_run_shows_the_exact_calls_and_changes_nothing() {
-    let windows = Windows(Fake::default());
+    let windows = Windows::new(Fake::default());
     let dry = Plan::default_for(&windows).preview(&windows).unwrap();
     assert_eq!(
         dry.operations[2].kernel_call,
@@ -141,7 +141,7 @@ fn a_dry_run_shows_the_exact_calls_and_changes_nothing() {
 
 #[test]
 fn estimates_count_only_what_is_freed() {
-    let windows = Windows(Fake::default());
+    let windows = Windows::new(Fake::default());
     let dry = Plan::canonical([
         Op::WorkingSets,
         Op::SystemWorkingSet,
@@ -172,4 +172,52 @@ fn estimates_count_only_what_is_freed() {
         .contains("0.1 MiB"));
     assert_eq!(dry.operations[3].estimated_bytes, Some(250 * page));
     assert_eq!(dry.estimated_bytes, 250 * page, "only the purge frees");
+}
+
+#[test]
+fn a_flush_past_its_deadline_fails_at_the_deadline_and_skips_the_rest() {
+    let windows = Windows::new(Fake {
+        flush_takes: std::time::Duration::from_secs(3),
+        ..Fake::default()
+    });
+    let plan = Plan::canonical([Op::Modified, Op::Standby])
+        .with_flush_timeout(std::time::Duration::from_millis(200));
+    let start = std::time::Instant::now();
+    let report = plan.execute(&windows).unwrap();
+    let took = start.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "waited {took:?} for a flush with a 200 ms deadline"
+    );
+    let flush = &report.operations[0];
+    assert_eq!(flush.status, Status::Failed);
+    let error = flush.error.as_ref().unwrap();
+    assert_eq!(error.code, Some(1460), "ERROR_TIMEOUT");
+    assert!(
+        error.message.contains("MemoryFlushModifiedList") && error.message.contains("200ms"),
+        "{}",
+        error.message
+    );
+    assert_eq!(report.operations[1].status, Status::Skipped);
+    assert!(!windows
+        .0
+        .events()
+        .contains(&Event::Set(SetRequest::MemoryList(PurgeStandbyList))));
+}
+
+#[test]
+fn a_flush_within_its_deadline_reports_as_usual() {
+    let windows = Windows::new(Fake {
+        flush_takes: std::time::Duration::from_millis(50),
+        ..Fake::default()
+    });
+    let report = Plan::canonical([Op::Modified, Op::FlushVolumes])
+        .with_flush_timeout(std::time::Duration::from_secs(5))
+        .execute(&windows)
+        .unwrap();
+    assert!(
+        report.operations.iter().all(|o| o.status == Status::Ok),
+        "{:?}",
+        report.operations
+    );
 }

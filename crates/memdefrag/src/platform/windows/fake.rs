@@ -39,6 +39,9 @@ pub(crate) struct Fake {
     pub(crate) trim_errors: HashMap<u32, TrimError>,
     /// The privileges enabled now (as the token holds them between enable and restore).
     pub(crate) active: Mutex<HashSet<Privilege>>,
+    /// How long the flushes (the modified list's, the volumes') take: a disk that answers
+    /// slowly, or not at all.
+    pub(crate) flush_takes: std::time::Duration,
 }
 
 pub(crate) const PAGE: u64 = 4096;
@@ -67,6 +70,7 @@ impl Default for Fake {
             active: Mutex::new(HashSet::new()),
             processes: Vec::new(),
             trim_errors: HashMap::new(),
+            flush_takes: std::time::Duration::ZERO,
         }
     }
 }
@@ -146,6 +150,9 @@ impl NtApi for Fake {
     }
     fn set_information(&self, request: SetRequest) -> Result<u64, NtStatus> {
         self.log().push(Event::Set(request));
+        if request == SetRequest::MemoryList(super::api::MemoryListCommand::FlushModifiedList) {
+            std::thread::sleep(self.flush_takes);
+        }
         if let Some(&status) = self.failing.get(&request) {
             return Err(status);
         }
@@ -208,6 +215,7 @@ impl NtApi for Fake {
     }
     fn flush_volumes(&self) -> Result<Vec<VolumeFlush>, (u32, String)> {
         self.log().push(Event::FlushVolumes);
+        std::thread::sleep(self.flush_takes);
         Ok(self.volumes.clone())
     }
 }

@@ -16,6 +16,8 @@ pub(crate) mod fake;
 #[allow(unsafe_code)]
 mod ffi;
 
+use std::sync::{mpsc, Arc};
+
 use self::api::NtApi;
 use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions};
 use crate::op::Op;
@@ -23,8 +25,14 @@ use crate::snapshot::Snapshot;
 use crate::Error;
 
 /// The Windows backend over an implementation of the NT calls: the real ones on Windows, a
-/// scripted one in tests.
-pub(crate) struct Windows<A: NtApi>(pub(crate) A);
+/// scripted one in tests. Shared, so that a flush can run on a thread of its own.
+pub(crate) struct Windows<A: NtApi>(pub(crate) Arc<A>);
+
+impl<A: NtApi> Windows<A> {
+    pub(crate) fn new(api: A) -> Windows<A> {
+        Windows(Arc::new(api))
+    }
+}
 
 /// This system's backend.
 #[cfg(windows)]
@@ -32,7 +40,7 @@ pub(crate) type Native = Windows<ffi::System>;
 
 #[cfg(windows)]
 pub(crate) fn native() -> Native {
-    Windows(ffi::System)
+    Windows::new(ffi::System)
 }
 
 #[cfg(windows)]
@@ -62,7 +70,7 @@ pub(crate) fn drop_pages(_file: &std::fs::File, _flush: bool) -> std::io::Result
     ))
 }
 
-impl<A: NtApi + Send + Sync> Backend for Windows<A> {
+impl<A: NtApi + Send + Sync + 'static> Backend for Windows<A> {
     fn platform(&self) -> &'static str {
         ops::PLATFORM
     }
@@ -70,21 +78,42 @@ impl<A: NtApi + Send + Sync> Backend for Windows<A> {
         ops::default_plan()
     }
     fn describe(&self, op: Op) -> OpInfo {
-        ops::describe(&self.0, op)
+        ops::describe(&*self.0, op)
     }
     fn check_privilege(&self, op: Op) -> Result<(), NotPrivileged> {
-        ops::check_privilege(&self.0, op)
+        ops::check_privilege(&*self.0, op)
     }
     fn snapshot(&self) -> Result<Snapshot, Error> {
-        ops::snapshot(&self.0)
+        ops::snapshot(&*self.0)
     }
     fn estimate(&self, op: Op, snapshot: &Snapshot) -> Estimate {
         ops::estimate(op, snapshot)
     }
     fn running(&self, names: &[String]) -> Vec<String> {
-        ops::running(&self.0, names)
+        ops::running(&*self.0, names)
     }
     fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
-        ops::run(&self.0, op, options)
+        if !matches!(op, Op::Modified | Op::FlushVolumes) {
+            return ops::run(&*self.0, op, options);
+        }
+        // A flush waits for the disks, and a stuck one never answers: the call runs on a thread
+        // of its own, given up at the deadline. That thread stays in the kernel until the call
+        // returns; the run goes on without it.
+        let api = Arc::clone(&self.0);
+        let run_options = options.clone();
+        let (done, result) = mpsc::channel();
+        let worker = std::thread::Builder::new()
+            .name(format!("memdefrag {op}"))
+            .spawn(move || {
+                let _ = done.send(ops::run(&*api, op, &run_options));
+            })
+            .map_err(|e| OsError::from_io("start the flushing thread", &e))?;
+        match result.recv_timeout(options.flush_timeout) {
+            Ok(outcome) => {
+                let _ = worker.join();
+                outcome
+            }
+            Err(_) => Err(ops::flush_timed_out(op, options.flush_timeout)),
+        }
     }
 }

@@ -22,6 +22,8 @@ pub(crate) const PLATFORM: &str = "windows";
 
 /// ERROR_NOT_ALL_ASSIGNED: AdjustTokenPrivileges found the privilege missing from the token.
 const ERROR_NOT_ALL_ASSIGNED: u32 = 1300;
+/// ERROR_TIMEOUT: "This operation returned because the timeout period expired."
+const ERROR_TIMEOUT: u32 = 1460;
 /// ERROR_ACCESS_DENIED.
 const ERROR_ACCESS_DENIED: u32 = 5;
 
@@ -275,6 +277,23 @@ pub(crate) fn run(api: &dyn NtApi, op: Op, options: &RunOptions) -> Result<Outco
         outcome.counts.push(("pages_combined", value));
     }
     Ok(outcome)
+}
+
+/// The error of a flush given up at its deadline (`--flush-timeout`).
+pub(crate) fn flush_timed_out(op: Op, timeout: std::time::Duration) -> OsError {
+    let what = if op == Op::FlushVolumes {
+        "the volumes' flush (FlushFileBuffers)"
+    } else {
+        "the modified list's flush (MemoryFlushModifiedList)"
+    };
+    OsError::new(
+        ERROR_TIMEOUT.into(),
+        format!(
+            "{what} did not finish within {}: a volume is not answering; Windows goes on \
+             flushing, memdefrag does not wait",
+            humantime::format_duration(timeout)
+        ),
+    )
 }
 
 /// Which of `names` name a running process (in any case, with or without ".exe").
