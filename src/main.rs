@@ -3,6 +3,7 @@
 //! binary adds the command line's words and its process-wide concerns (signals, stdout).
 
 mod cli;
+mod interrupt;
 mod messages;
 mod service;
 
@@ -177,8 +178,14 @@ fn execute(
         show(json, &plan.preview(system)?, render::dry_run)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let result = plan.execute(system)?;
+    let stop = Stop::new();
+    let interrupts = interrupt::catch(stop.clone()).context("install the signal handlers")?;
+    let result = plan.execute_until(system, &stop)?;
     show(json, &result, render::report)?;
+    if let Some(code) = interrupts.exit_code() {
+        eprintln!("memdefrag: interrupted; the report above shows what ran");
+        return Ok(exit_code(code));
+    }
     if let Some((op, err)) = result.failure() {
         eprintln!("memdefrag: operation '{op}' failed: {err}");
     }

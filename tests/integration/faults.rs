@@ -191,6 +191,43 @@ fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Starts `purge modified standby` with a long deadline, sends `signal` once the flush is under
+/// way, and returns the exit code, how long the exit took after the signal, and the report.
+fn purge_interrupted_by(signal: libc::c_int) -> (Option<i32>, Duration, serde_json::Value) {
+    let mut child = Command::new(crate::util::bin())
+        .args([
+            "purge",
+            "modified",
+            "standby",
+            "--flush-timeout",
+            "60s",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child, which has not been reaped yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "the signal did not end it"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = sent.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (status.code(), took, report)
+}
+
 #[test]
 #[ignore = "needs root; scripts/test runs it"]
 fn root_a_stuck_filesystem_fails_the_flush_at_its_deadline_and_loses_no_data() {
@@ -236,6 +273,17 @@ fn root_a_stuck_filesystem_fails_the_flush_at_its_deadline_and_loses_no_data() {
         "one line on stderr: {}",
         stderr(&out)
     );
+
+    // A signal during the stuck flush: the report of what ran, the flush marked interrupted,
+    // exit 128 + the signal, at once.
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let (exit, took, report) = purge_interrupted_by(signal);
+        assert_eq!(exit, Some(code), "{report}");
+        assert!(took < Duration::from_secs(1), "{took:?} after the signal");
+        assert_eq!(report["interrupted"], true, "{report}");
+        assert_eq!(report["operations"][0]["status"], "interrupted", "{report}");
+        assert_eq!(report["operations"][1]["status"], "skipped", "{report}");
+    }
 
     // A watch keeps watching: each action fails at its deadline, and the stuck flush is waited
     // for again instead of joined by another stuck process.

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Remedy};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
+use crate::stop::Stop;
 
 /// Whether an operation can run on this system.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -361,9 +362,9 @@ pub trait Backend: Send + Sync {
     fn running(&self, names: &[String]) -> Vec<String>;
 
     /// Runs `op` as `options` say (`working-sets` on the processes they let through, flushes
-    /// within their deadline). Only called after `describe` said it is supported and
-    /// `check_privilege` passed.
-    fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError>;
+    /// within their deadline). An operation that waits (a flush) gives up when `stop` is
+    /// requested. Only called after `describe` said it is supported and `check_privilege` passed.
+    fn run(&self, op: Op, options: &RunOptions, stop: &Stop) -> Result<Outcome, OsError>;
 
     /// Asks the kernel to report when some tasks stall on memory for more than `stall` within
     /// any `window`. Unsupported by default: only Linux has such a trigger.

@@ -15,8 +15,10 @@ pub enum Status {
     Ok,
     /// It ran and failed.
     Failed,
-    /// Not run, because an operation before it failed.
+    /// Not run, because an operation before it failed or the run was interrupted.
     Skipped,
+    /// Cut short by an interruption (a signal): what it had started may go on in the kernel.
+    Interrupted,
 }
 
 impl Status {
@@ -26,6 +28,7 @@ impl Status {
             Status::Ok => "ok",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Interrupted => "interrupted",
         }
     }
 }
@@ -88,6 +91,9 @@ pub struct Report {
     /// Remarks on the run as a whole (e.g. the state after it could not be read).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Whether a stop request (a signal) ended the run before its plan did.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl Report {
@@ -99,6 +105,7 @@ impl Report {
             after,
             freed_bytes,
             notes: Vec::new(),
+            interrupted: false,
         }
     }
 

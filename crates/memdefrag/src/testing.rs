@@ -39,6 +39,9 @@ pub struct Scripted {
     pub unprivileged: HashSet<Op>,
     /// Operations that fail when run, with the error they return.
     pub failing: HashMap<Op, OsError>,
+    /// Operations that wait, like a flush on a stuck disk, until the run's stop is requested
+    /// (at most 10 s), then fail as interrupted.
+    pub waiting: HashSet<Op>,
     /// The memory state before any operation ran.
     pub memory: Snapshot,
     /// Free bytes each successful operation adds.
@@ -99,6 +102,7 @@ impl Default for Scripted {
             unsupported: HashMap::new(),
             unprivileged: HashSet::new(),
             failing: HashMap::new(),
+            waiting: HashSet::new(),
             memory: snapshot(1000, 900, 0, 300, 20),
             frees_per_run: 100,
             run_time: Duration::ZERO,
@@ -223,8 +227,11 @@ impl Backend for Scripted {
         }
     }
 
-    fn run(&self, op: Op, _options: &RunOptions) -> Result<Outcome, OsError> {
+    fn run(&self, op: Op, _options: &RunOptions, stop: &crate::Stop) -> Result<Outcome, OsError> {
         self.record().ran.push(op);
+        if self.waiting.contains(&op) && stop.wait(Duration::from_secs(10)) {
+            return Err(OsError::new(4, format!("interrupted while running '{op}'")));
+        }
         std::thread::sleep(self.run_time);
         if let Some(err) = self.failing.get(&op) {
             return Err(err.clone());

@@ -122,6 +122,7 @@ pub fn after_clean(cleaned: &Cleaned) -> Notification {
                             .map_or("unknown error".into(), |e| e.message.clone())
                     ),
                     Status::Skipped => format!("{}: skipped", o.op),
+                    Status::Interrupted => format!("{}: interrupted", o.op),
                 };
                 lines.push(line);
             }

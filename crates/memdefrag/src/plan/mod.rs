@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, OpInfo, ProcessFilter, RunOptions};
 use crate::op::Op;
 use crate::report::{DryRun, OpResult, PlannedOp, Report, Status};
+use crate::stop::Stop;
 use crate::Error;
 
 /// An ordered list of operations to run together.
@@ -87,10 +88,17 @@ impl Plan {
     /// An `Err` means nothing ran. A failed operation is reported in the `Ok` report, and so is a
     /// failure to read the memory state after the operations (in `notes`).
     pub fn execute(&self, backend: &dyn Backend) -> Result<Report, Error> {
+        self.execute_until(backend, &Stop::new())
+    }
+
+    /// [`Plan::execute`], ended early when `stop` is requested (a signal): no operation starts
+    /// after the request, and one that waits (a flush) is cut short and reported as
+    /// interrupted.
+    pub fn execute_until(&self, backend: &dyn Backend, stop: &Stop) -> Result<Report, Error> {
         // Unsupported (exit 3) is reported before missing privilege (exit 77).
         let plan = self.validate(backend)?;
         plan.check_privilege(backend)?;
-        plan.run(backend)
+        plan.run_until(backend, stop)
     }
 }
 
@@ -154,16 +162,23 @@ impl ValidatedPlan {
     ///
     /// An `Err` (the memory state could not be read before the run) means nothing ran.
     pub fn run(&self, backend: &dyn Backend) -> Result<Report, Error> {
+        self.run_until(backend, &Stop::new())
+    }
+
+    /// [`ValidatedPlan::run`], ended early when `stop` is requested: the operations not started
+    /// by then are skipped, one cut short is [`Status::Interrupted`], and the report says
+    /// `interrupted`.
+    pub fn run_until(&self, backend: &dyn Backend, stop: &Stop) -> Result<Report, Error> {
         let before = backend.snapshot()?;
         let mut operations = Vec::with_capacity(self.infos.len());
         let mut failed = false;
         for info in &self.infos {
-            if failed {
+            if failed || stop.is_requested() {
                 operations.push(OpResult::skipped(info.op, info.kernel_call.clone()));
                 continue;
             }
             let start = Instant::now();
-            let result = backend.run(info.op, &self.options);
+            let result = backend.run(info.op, &self.options, stop);
             // Microsecond resolution: finer digits are noise.
             let duration_ms = start.elapsed().as_micros() as f64 / 1000.0;
             let mut op_result = OpResult {
@@ -183,7 +198,11 @@ impl ValidatedPlan {
                     op_result.processes = outcome.processes;
                 }
                 Err(err) => {
-                    op_result.status = Status::Failed;
+                    op_result.status = if stop.is_requested() {
+                        Status::Interrupted
+                    } else {
+                        Status::Failed
+                    };
                     op_result.error = Some(err);
                     failed = true;
                 }
@@ -200,6 +219,7 @@ impl ValidatedPlan {
         });
         let mut report = Report::new(operations, before, after);
         report.notes = notes;
+        report.interrupted = stop.is_requested();
         Ok(report)
     }
 }

@@ -26,6 +26,47 @@ fn purge_runs_in_canonical_order() {
 }
 
 #[test]
+fn a_stop_before_the_run_runs_nothing_and_says_interrupted() {
+    let backend = Scripted::default();
+    let stop = Stop::new();
+    stop.request();
+    let report = Plan::canonical([Op::Modified, Op::Standby])
+        .execute_until(&backend, &stop)
+        .unwrap();
+    assert!(backend.ran().is_empty());
+    assert!(report
+        .operations
+        .iter()
+        .all(|r| r.status == Status::Skipped));
+    assert!(report.interrupted);
+}
+
+#[test]
+fn an_operation_cut_short_by_a_stop_is_interrupted_and_the_rest_skipped() {
+    let backend = Scripted {
+        waiting: HashSet::from([Op::Modified]),
+        ..Scripted::default()
+    };
+    let stop = Stop::new();
+    let stopper = stop.clone();
+    let signal = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        stopper.request();
+    });
+    let report = Plan::canonical([Op::WorkingSets, Op::Modified, Op::Standby])
+        .execute_until(&backend, &stop)
+        .unwrap();
+    signal.join().unwrap();
+    let statuses: Vec<Status> = report.operations.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![Status::Ok, Status::Interrupted, Status::Skipped]
+    );
+    assert_eq!(backend.ran(), vec![Op::WorkingSets, Op::Modified]);
+    assert!(report.interrupted);
+}
+
+#[test]
 fn default_plan_keeps_the_platform_order() {
     let backend = Scripted::default();
     Plan::default_for(&backend).execute(&backend).unwrap();

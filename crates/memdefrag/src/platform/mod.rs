@@ -120,8 +120,8 @@ impl Backend for Native {
     fn running(&self, names: &[String]) -> Vec<String> {
         self.inner.running(names)
     }
-    fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
-        self.inner.run(op, options)
+    fn run(&self, op: Op, options: &RunOptions, stop: &crate::Stop) -> Result<Outcome, OsError> {
+        self.inner.run(op, options, stop)
     }
     fn stall_trigger(
         &self,

@@ -48,7 +48,7 @@ impl Backend for Native {
     fn running(&self, _names: &[String]) -> Vec<String> {
         Vec::new()
     }
-    fn run(&self, op: Op, _options: &RunOptions) -> Result<Outcome, OsError> {
+    fn run(&self, op: Op, _options: &RunOptions, _stop: &crate::Stop) -> Result<Outcome, OsError> {
         Err(OsError::other(format!(
             "'{op}' is not supported on {PLATFORM}"
         )))

@@ -67,6 +67,7 @@ pub fn report(r: &Report) -> String {
             Status::Ok => "ok",
             Status::Failed => "FAILED",
             Status::Skipped => "skipped",
+            Status::Interrupted => "INTERRUPTED",
         };
         let time = if o.status == Status::Skipped {
             String::new()
@@ -126,6 +127,9 @@ pub fn report(r: &Report) -> String {
         );
     }
     let _ = writeln!(out, "\nfreed {}", human_signed(r.freed_bytes));
+    if r.interrupted {
+        let _ = writeln!(out, "interrupted: the operations after it were not run");
+    }
     for note in &r.notes {
         let _ = writeln!(out, "note: {note}");
     }

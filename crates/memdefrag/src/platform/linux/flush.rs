@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::sys::{self, ChildEnd};
 use crate::backend::{OsError, Outcome};
+use crate::stop::Stop;
 
 /// Filesystem types that keep nothing to write back (no backing store): flushing them is a
 /// no-op, so they get no child.
@@ -148,8 +149,8 @@ enum Ended {
 }
 
 /// Flushes every filesystem that may hold dirty data, each in a child process, and waits for
-/// them until `timeout` has passed.
-pub(crate) fn flush_all(timeout: Duration) -> Result<Outcome, OsError> {
+/// them until `timeout` has passed or `stop` is requested.
+pub(crate) fn flush_all(timeout: Duration, stop: &Stop) -> Result<Outcome, OsError> {
     let start = Instant::now();
     let deadline = start + timeout;
     let filesystems = filesystems_to_flush(&mounts()?);
@@ -204,6 +205,11 @@ pub(crate) fn flush_all(timeout: Duration) -> Result<Outcome, OsError> {
         if pending.is_empty() || now >= deadline {
             break;
         }
+        if stop.is_requested() {
+            let err = interrupted(&pending);
+            still.append(&mut pending);
+            return Err(err);
+        }
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(20));
     }
@@ -220,25 +226,43 @@ pub(crate) fn flush_all(timeout: Duration) -> Result<Outcome, OsError> {
 /// long (a flush carried over from an earlier run counts from its start).
 fn timed_out(timeout: Duration, pending: &[Flushing]) -> OsError {
     let mut message = format!(
-        "the flush did not finish within {}; still flushing: ",
-        humantime::format_duration(timeout)
+        "the flush did not finish within {}; still flushing: {}",
+        humantime::format_duration(timeout),
+        still_flushing(pending)
     );
-    for (i, f) in pending.iter().enumerate() {
-        if i > 0 {
-            message.push_str(", ");
-        }
-        let _ = write!(
-            message,
-            "{} for {:.1} s",
-            f.filesystem.describe(),
-            f.started.elapsed().as_secs_f64()
-        );
-    }
     message.push_str(
         " (the kernel goes on flushing them; memdefrag does not wait, and will not start a \
          second flush of them while these last)",
     );
     OsError::new(libc::ETIMEDOUT.into(), message)
+}
+
+/// The error of a flush cut short by a stop request.
+fn interrupted(pending: &[Flushing]) -> OsError {
+    OsError::new(
+        libc::EINTR.into(),
+        format!(
+            "interrupted while flushing {} (the kernel goes on flushing)",
+            still_flushing(pending)
+        ),
+    )
+}
+
+/// "/mnt (nfs4) for 61.2 s, …"
+fn still_flushing(pending: &[Flushing]) -> String {
+    let mut text = String::new();
+    for (i, f) in pending.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        let _ = write!(
+            text,
+            "{} for {:.1} s",
+            f.filesystem.describe(),
+            f.started.elapsed().as_secs_f64()
+        );
+    }
+    text
 }
 
 /// The outcome of a flush where every child finished: a write-back error fails it (data did not

@@ -252,11 +252,11 @@ fn render_size(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
-pub(crate) fn run(op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
+pub(crate) fn run(op: Op, options: &RunOptions, stop: &crate::Stop) -> Result<Outcome, OsError> {
     match op {
         Op::WorkingSets => pageout::page_out(&options.processes),
         Op::SystemWorkingSet => knobs::write(knobs::DROP_CACHES, "2").map(|()| Outcome::default()),
-        Op::Modified => flush::flush_all(options.flush_timeout),
+        Op::Modified => flush::flush_all(options.flush_timeout, stop),
         Op::Standby => knobs::write(knobs::DROP_CACHES, "1").map(|()| Outcome::default()),
         Op::StandbyLow => {
             let file = cgroup::reclaim_file().map_err(OsError::other)?;
@@ -333,8 +333,8 @@ impl Backend for Native {
     fn running(&self, names: &[String]) -> Vec<String> {
         pageout::running(names)
     }
-    fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
-        run(op, options)
+    fn run(&self, op: Op, options: &RunOptions, stop: &crate::Stop) -> Result<Outcome, OsError> {
+        run(op, options, stop)
     }
     fn stall_trigger(
         &self,

@@ -17,6 +17,7 @@ pub(crate) mod fake;
 mod ffi;
 
 use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use self::api::NtApi;
 use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions};
@@ -92,7 +93,7 @@ impl<A: NtApi + Send + Sync + 'static> Backend for Windows<A> {
     fn running(&self, names: &[String]) -> Vec<String> {
         ops::running(&*self.0, names)
     }
-    fn run(&self, op: Op, options: &RunOptions) -> Result<Outcome, OsError> {
+    fn run(&self, op: Op, options: &RunOptions, stop: &crate::Stop) -> Result<Outcome, OsError> {
         if !matches!(op, Op::Modified | Op::FlushVolumes) {
             return ops::run(&*self.0, op, options);
         }
@@ -108,12 +109,27 @@ impl<A: NtApi + Send + Sync + 'static> Backend for Windows<A> {
                 let _ = done.send(ops::run(&*api, op, &run_options));
             })
             .map_err(|e| OsError::from_io("start the flushing thread", &e))?;
-        match result.recv_timeout(options.flush_timeout) {
-            Ok(outcome) => {
-                let _ = worker.join();
-                outcome
+        let deadline = Instant::now() + options.flush_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ops::flush_timed_out(op, options.flush_timeout));
             }
-            Err(_) => Err(ops::flush_timed_out(op, options.flush_timeout)),
+            if stop.is_requested() {
+                return Err(ops::flush_interrupted(op));
+            }
+            match result.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(outcome) => {
+                    let _ = worker.join();
+                    return outcome;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(OsError::other(format!(
+                        "the thread running '{op}' ended without an answer"
+                    )))
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
         }
     }
 }

@@ -24,6 +24,8 @@ pub(crate) const PLATFORM: &str = "windows";
 const ERROR_NOT_ALL_ASSIGNED: u32 = 1300;
 /// ERROR_TIMEOUT: "This operation returned because the timeout period expired."
 const ERROR_TIMEOUT: u32 = 1460;
+/// ERROR_CANCELLED: "The operation was canceled by the user."
+const ERROR_CANCELLED: u32 = 1223;
 /// ERROR_ACCESS_DENIED.
 const ERROR_ACCESS_DENIED: u32 = 5;
 
@@ -279,13 +281,29 @@ pub(crate) fn run(api: &dyn NtApi, op: Op, options: &RunOptions) -> Result<Outco
     Ok(outcome)
 }
 
-/// The error of a flush given up at its deadline (`--flush-timeout`).
-pub(crate) fn flush_timed_out(op: Op, timeout: std::time::Duration) -> OsError {
-    let what = if op == Op::FlushVolumes {
+/// What a flush operation calls, for its errors.
+fn flush_call(op: Op) -> &'static str {
+    if op == Op::FlushVolumes {
         "the volumes' flush (FlushFileBuffers)"
     } else {
         "the modified list's flush (MemoryFlushModifiedList)"
-    };
+    }
+}
+
+/// The error of a flush cut short by a stop request.
+pub(crate) fn flush_interrupted(op: Op) -> OsError {
+    OsError::new(
+        ERROR_CANCELLED.into(),
+        format!(
+            "interrupted while waiting for {} (Windows goes on flushing)",
+            flush_call(op)
+        ),
+    )
+}
+
+/// The error of a flush given up at its deadline (`--flush-timeout`).
+pub(crate) fn flush_timed_out(op: Op, timeout: std::time::Duration) -> OsError {
+    let what = flush_call(op);
     OsError::new(
         ERROR_TIMEOUT.into(),
         format!(
