@@ -329,3 +329,108 @@ fn root_a_stuck_filesystem_fails_the_flush_at_its_deadline_and_loses_no_data() {
         "the data in the backing image differs from what was written"
     );
 }
+
+/// A swap file for one test, removed (swapoff, then the file) however the test ends.
+struct SwapFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl SwapFile {
+    fn new(len: usize) -> SwapFile {
+        let dir = crate::pagecache::disk_tempdir();
+        let path = dir.path().join("swapfile");
+        // Written out, not sparse: the kernel refuses swap files with holes.
+        run(
+            "dd",
+            &[
+                "if=/dev/zero",
+                &format!("of={}", path.display()),
+                "bs=1M",
+                &format!("count={}", len / MIB),
+                "status=none",
+            ],
+        );
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        run("mkswap", &["-q", path.to_str().unwrap()]);
+        let swap = SwapFile { _dir: dir, path };
+        run("swapon", &[swap.path.to_str().unwrap()]);
+        swap
+    }
+}
+
+impl Drop for SwapFile {
+    fn drop(&mut self) {
+        let _ = Command::new("swapoff").arg(&self.path).status();
+    }
+}
+
+/// A field of /proc/PID/status in bytes (VmSwap, VmRSS …).
+fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix(" kB")?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_working_sets_pages_anonymous_data_out_to_swap_and_it_reads_back_intact() {
+    use std::io::{BufRead, BufReader, Write};
+
+    require_root();
+    let _lock = kernel_state_lock();
+    let _swap = SwapFile::new(512 * MIB);
+    // A helper that holds 256 MiB of random anonymous data, hashes it, and on a line from us
+    // hashes it again.
+    let helper = r#"
+import hashlib, os, sys
+data = bytearray(os.urandom(256 << 20))
+before = hashlib.sha256(data).hexdigest()
+print("ready", flush=True)
+sys.stdin.readline()
+print("same" if hashlib.sha256(data).hexdigest() == before else "CHANGED", flush=True)
+"#;
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", helper])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let swap_before = status_bytes(pid, "VmSwap");
+
+    let (out, report) = memdefrag_json(&[
+        "purge",
+        "working-sets",
+        "--only",
+        &pid.to_string(),
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    assert_eq!(report["operations"][0]["status"], "ok", "{report}");
+    let swap_after = status_bytes(pid, "VmSwap");
+    eprintln!(
+        "helper VmSwap: {} MiB -> {} MiB",
+        swap_before / MIB as u64,
+        swap_after / MIB as u64
+    );
+    assert!(
+        swap_after >= swap_before + 128 * MIB as u64,
+        "VmSwap {swap_before} -> {swap_after}: the helper's data did not go to swap"
+    );
+
+    child.stdin.as_mut().unwrap().write_all(b"check\n").unwrap();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "same",
+        "the data read back differs"
+    );
+    child.wait().unwrap();
+}
