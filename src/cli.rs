@@ -452,8 +452,8 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("'{s}' has no unit: write e.g. 512MiB or 2GB"))?;
-    let (number, unit) = s.split_at(split);
-    let number: f64 = number
+    let (digits, unit) = s.split_at(split);
+    let number: f64 = digits
         .parse()
         .map_err(|_| format!("'{s}' does not start with a number"))?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -472,9 +472,15 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
             ))
         }
     };
+    let too_large = || format!("'{s}' is too large");
+    // A whole number is multiplied exactly (a double holds integers exactly only up to 2^53, and
+    // a recorded size must read back to the byte); a fraction goes through a double.
+    if let Ok(whole) = digits.parse::<u64>() {
+        return whole.checked_mul(multiplier).ok_or_else(too_large);
+    }
     let bytes = number * multiplier as f64;
     if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-        return Err(format!("'{s}' is too large"));
+        return Err(too_large());
     }
     Ok(bytes as u64)
 }
@@ -543,6 +549,13 @@ mod tests {
     #[test]
     fn sizes_accept_binary_and_decimal_units() {
         assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        // Found by the property test: whole sizes above 2^53 read back to the byte.
+        assert_eq!(parse_size("13940058185694191B"), Ok(13_940_058_185_694_191));
+        assert_eq!(parse_size("18446744073709551615B"), Ok(u64::MAX));
+        assert!(
+            parse_size("16777216TiB").is_err(),
+            "2^64 bytes is too large"
+        );
         assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
         assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
         assert_eq!(parse_size("100 KB"), Ok(100_000));
@@ -669,6 +682,53 @@ mod tests {
             let err = Cli::try_parse_from(std::iter::once("memdefrag").chain(bad.iter().copied()))
                 .unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    /// Any text given to an option is a value or a usage error, never a panic; and what the
+    /// service records reads back as the same value.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            #[test]
+            fn no_option_value_makes_a_parser_panic(
+                s in prop_oneof![
+                    any::<String>(),
+                    "[0-9 .,eE+-]{0,30}[A-Za-z%]{0,5}",
+                    "[0-9]{0,25}(ns|us|ms|s|m|h|d|w|y|B|KiB|MiB|GiB|TiB|PiB|%){0,3}",
+                ]
+            ) {
+                let _ = parse_size(&s);
+                let _ = parse_percent(&s);
+                let _ = parse_threshold(&s);
+                let _ = parse_duration(&s);
+                let _ = parse_flush_timeout(&s);
+                let _ = parse_process(&s);
+            }
+
+            /// Found: sizes above 2^53 bytes read back off by one (they went through a double).
+            #[test]
+            fn recorded_sizes_read_back(bytes in any::<u64>()) {
+                prop_assert_eq!(parse_size(&format_size(bytes)), Ok(bytes));
+            }
+
+            #[test]
+            fn recorded_durations_read_back(ms in 1u64..365 * 86_400_000) {
+                let d = Duration::from_millis(ms);
+                prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+            }
+
+            #[test]
+            fn percentages_are_within_0_and_100(s in "[0-9.]{1,8}%?") {
+                if let Ok(p) = parse_percent(&s) {
+                    prop_assert!((0.0..=100.0).contains(&p), "{}", p);
+                }
+            }
         }
     }
 }

@@ -192,7 +192,10 @@ pub struct MemoryLists {
 impl MemoryLists {
     /// The whole standby list.
     pub fn standby_bytes(&self) -> u64 {
-        self.standby_bytes_by_priority.iter().sum()
+        // Saturating: the figures come from the kernel, and a sum must not panic on any.
+        self.standby_bytes_by_priority
+            .iter()
+            .fold(0, |sum, &b| sum.saturating_add(b))
     }
 }
 

@@ -307,4 +307,23 @@ mod tests {
             Path::new("/pd/memdefrag/watch-night.log")
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            /// A command line read back from the registry is outside input: any text is an
+            /// answer (or not ours), never a panic.
+            #[test]
+            fn any_command_line_is_read_without_a_panic(
+                s in prop_oneof![any::<String>(), r#"("[^"]{0,12}"|[a-z\\ -]{0,12}){0,8}"#]
+            ) {
+                let _ = recorded_options(&s);
+            }
+        }
+    }
 }

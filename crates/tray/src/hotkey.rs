@@ -85,4 +85,21 @@ mod tests {
         assert!(parse("Ctrl+F25").is_err());
         assert!(parse("Ctrl+Space").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            #[test]
+            fn any_hotkey_text_is_a_hotkey_or_an_error(
+                s in prop_oneof![any::<String>(), "([A-Za-z0-9]{0,6}[+ -]?){0,5}"]
+            ) {
+                let _ = parse(&s);
+            }
+        }
+    }
 }

@@ -455,4 +455,32 @@ mod tests {
         assert_eq!(config.every, Some(std::time::Duration::from_secs(1800)));
         assert_eq!(config.validate(), Ok(()));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            /// A settings file is outside input (edited by hand, half written): any text loads
+            /// as settings in range, with a notice when it was not as written, never a panic.
+            #[test]
+            fn any_settings_file_loads_in_range(
+                text in prop_oneof![
+                    any::<String>(),
+                    "(version|warning_percent|danger_percent|hotkey|notifications|[a-z_]{1,10}) = (-?[0-9]{1,22}|\"[^\"\n]{0,12}\"|true|false|\\[[0-9, ]{0,10}\\])\n{1,2}",
+                    "((version|warning_percent|danger_percent|hotkey|notifications|[a-z_]{1,10}) = (-?[0-9]{1,22}|\"[^\"\n]{0,12}\"|true|false)\n){0,8}",
+                ]
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("tray.toml");
+                std::fs::write(&path, &text).unwrap();
+                let (settings, _) = Settings::load(&path);
+                prop_assert!(settings.warning_percent <= 100);
+                prop_assert!(settings.danger_percent <= 100);
+            }
+        }
+    }
 }

@@ -378,4 +378,6 @@ fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

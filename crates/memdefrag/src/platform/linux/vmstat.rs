@@ -24,12 +24,32 @@ pub(crate) fn read() -> Result<HashMap<String, i64>, String> {
     parse(&text)
 }
 
-/// `after[name] - before[name]` for counters present in both.
+/// `after[name] - before[name]` for counters present in both; 0 when the counter went back.
+/// Any two i64 values, however far apart, give an answer (the file is outside input).
 pub(crate) fn delta(
     before: &HashMap<String, i64>,
     after: &HashMap<String, i64>,
     name: &str,
 ) -> Option<u64> {
-    let d = after.get(name)? - before.get(name)?;
-    Some(d.max(0) as u64)
+    let d = i128::from(*after.get(name)?) - i128::from(*before.get(name)?);
+    Some(u64::try_from(d).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the property test: counters at the ends of i64 overflowed the subtraction.
+    #[test]
+    fn a_delta_between_the_extremes_does_not_overflow() {
+        let counters = |v: i64| HashMap::from([("c".to_owned(), v)]);
+        assert_eq!(
+            delta(&counters(i64::MIN), &counters(i64::MAX), "c"),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            delta(&counters(i64::MAX), &counters(i64::MIN), "c"),
+            Some(0)
+        );
+    }
 }

@@ -42,6 +42,10 @@ pub(crate) struct Fake {
     /// How long the flushes (the modified list's, the volumes') take: a disk that answers
     /// slowly, or not at all.
     pub(crate) flush_takes: std::time::Duration,
+    /// What the documented calls, the page size query and the file cache query answer.
+    pub(crate) documented: DocumentedMemory,
+    pub(crate) page: u64,
+    pub(crate) file_cache: u64,
 }
 
 pub(crate) const PAGE: u64 = 4096;
@@ -71,6 +75,16 @@ impl Default for Fake {
             processes: Vec::new(),
             trim_errors: HashMap::new(),
             flush_takes: std::time::Duration::ZERO,
+            documented: DocumentedMemory {
+                total: 16 << 30,
+                available: 8 << 30,
+                commit_total: 6 << 30,
+                commit_limit: 20 << 30,
+                system_cache: 3 << 30,
+                page_size: PAGE,
+            },
+            page: PAGE,
+            file_cache: 64 << 20,
         }
     }
 }
@@ -188,20 +202,13 @@ impl NtApi for Fake {
         }
     }
     fn page_size(&self) -> Result<u64, NtStatus> {
-        Ok(PAGE)
+        Ok(self.page)
     }
     fn file_cache_size(&self) -> Result<u64, NtStatus> {
-        Ok(64 << 20)
+        Ok(self.file_cache)
     }
     fn documented_memory(&self) -> Result<DocumentedMemory, (u32, String)> {
-        Ok(DocumentedMemory {
-            total: 16 << 30,
-            available: 8 << 30,
-            commit_total: 6 << 30,
-            commit_limit: 20 << 30,
-            system_cache: 3 << 30,
-            page_size: PAGE,
-        })
+        Ok(self.documented)
     }
     fn processes(&self) -> Result<Vec<ProcessEntry>, (u32, String)> {
         Ok(self.processes.clone())

@@ -484,7 +484,7 @@ pub(crate) fn snapshot(api: &dyn NtApi) -> Result<Snapshot, Error> {
     });
     let (free, cache, modified, sources) = match &memory_lists {
         Some(l) => (
-            l.zeroed_bytes + l.free_bytes,
+            l.zeroed_bytes.saturating_add(l.free_bytes),
             l.standby_bytes(),
             l.modified_bytes,
             Sources {

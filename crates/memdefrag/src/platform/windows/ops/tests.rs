@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
-use crate::platform::windows::api::VolumeFlush;
+use crate::platform::windows::api::{MemoryListPages, VolumeFlush};
 use crate::platform::windows::fake::{Event, Fake, PAGE};
 
 #[test]
@@ -435,4 +435,110 @@ fn without_a_filter_working_sets_is_the_seeds_single_call() {
     let outcome = run(&fake, Op::WorkingSets, &RunOptions::default()).unwrap();
     assert!(outcome.processes.is_empty());
     assert!(!fake.events().iter().any(|e| matches!(e, Event::Trim(_))));
+}
+
+/// Whatever the kernel fills the structures with, a snapshot is taken, never a panic: the
+/// memory lists (SYSTEM_MEMORY_LIST_INFORMATION), the page size, the file cache size and the
+/// documented figures, at any value.
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::platform::windows::api::DocumentedMemory;
+
+    fn pages() -> impl Strategy<Value = MemoryListPages> {
+        (any::<[u64; 6]>(), any::<[u64; 8]>(), any::<[u64; 8]>()).prop_map(
+            |(a, standby, repurposed)| MemoryListPages {
+                zeroed: a[0],
+                free: a[1],
+                modified: a[2],
+                modified_no_write: a[3],
+                bad: a[4],
+                standby_by_priority: standby,
+                repurposed_by_priority: repurposed,
+                modified_page_file: a[5],
+            },
+        )
+    }
+
+    fn documented() -> impl Strategy<Value = DocumentedMemory> {
+        any::<[u64; 6]>().prop_map(|d| DocumentedMemory {
+            total: d[0],
+            available: d[1],
+            commit_total: d[2],
+            commit_limit: d[3],
+            system_cache: d[4],
+            page_size: d[5],
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_figures_give_a_snapshot(
+            lists in pages(),
+            documented in documented(),
+            page in any::<u64>(),
+            file_cache in any::<u64>(),
+            wow64 in any::<bool>(),
+        ) {
+            let fake = Fake {
+                lists: Ok(lists),
+                documented,
+                page,
+                file_cache,
+                wow64,
+                enabled: HashSet::from([Privilege::ProfileSingleProcess]),
+                ..Fake::default()
+            };
+            let snapshot = snapshot(&fake).unwrap();
+            for op in Op::ALL {
+                let _ = estimate(op, &snapshot);
+            }
+            let _ = crate::render::status(&snapshot);
+        }
+
+        #[test]
+        fn plausible_lists_read_back_in_bytes(
+            zeroed in 0u64..1 << 36,
+            free in 0u64..1 << 36,
+            standby in any::<[u16; 8]>(),
+        ) {
+            let fake = Fake {
+                lists: Ok(MemoryListPages {
+                    zeroed,
+                    free,
+                    standby_by_priority: standby.map(u64::from),
+                    ..MemoryListPages::default()
+                }),
+                enabled: HashSet::from([Privilege::ProfileSingleProcess]),
+                ..Fake::default()
+            };
+            let s = snapshot(&fake).unwrap();
+            prop_assert_eq!(s.free_bytes, (zeroed + free) * PAGE);
+            prop_assert_eq!(
+                s.cache_bytes,
+                standby.iter().map(|&p| u64::from(p)).sum::<u64>() * PAGE
+            );
+        }
+    }
+}
+
+/// Found by the property test: the free and zeroed lists, both near 2^64 bytes, overflowed
+/// their sum.
+#[test]
+fn lists_at_the_limit_saturate_instead_of_overflowing() {
+    let fake = Fake {
+        lists: Ok(MemoryListPages {
+            zeroed: u64::MAX,
+            free: u64::MAX,
+            standby_by_priority: [u64::MAX; 8],
+            ..MemoryListPages::default()
+        }),
+        enabled: HashSet::from([Privilege::ProfileSingleProcess]),
+        ..Fake::default()
+    };
+    let s = snapshot(&fake).unwrap();
+    assert_eq!((s.free_bytes, s.cache_bytes), (u64::MAX, u64::MAX));
 }
