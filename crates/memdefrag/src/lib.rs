@@ -45,6 +45,7 @@ pub mod snapshot;
 mod stop;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod units;
 pub mod watch;
 
 pub use backend::{

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("files", 4),
     ("watch", 5),
     ("render", 6),
+    ("units", 6),
 ];
 
 fn layer(module: &str) -> Option<u8> {
@@ -52,7 +53,14 @@ fn is_test_code(relative: &Path) -> bool {
 /// The module behind a re-export at the crate root (`crate::Error` is `crate::error::Error`).
 fn reexported_from(name: &str) -> Option<&'static str> {
     Some(match name {
-        "Backend" | "NotPrivileged" | "OpInfo" | "OsError" | "Outcome" | "Support" => "backend",
+        "Backend"
+        | "NotPrivileged"
+        | "OpInfo"
+        | "OsError"
+        | "Outcome"
+        | "Support"
+        | "RunOptions"
+        | "DEFAULT_FLUSH_TIMEOUT" => "backend",
         "Error" | "exit" | "Remedy" => "error",
         "Op" => "op",
         "Plan" | "ValidatedPlan" => "plan",
