@@ -226,7 +226,7 @@ pub(crate) struct WatchArgs {
     #[command(flatten)]
     pub flush: FlushArgs,
     /// No action while a process of one of these names runs (e.g. a game).
-    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = parse_name)]
     pub pause_while: Vec<String>,
     /// Serve the memory state and the watch's counters on http://ADDR:PORT/metrics for
     /// Prometheus. With no trigger, it only serves (a metrics agent). Use a loopback address
@@ -278,6 +278,15 @@ impl ProcessArgs {
 
 fn parse_process(s: &str) -> Result<ProcessMatch, String> {
     s.parse()
+}
+
+/// An executable's name (`--pause-while`): not empty, which would match nothing and leave the
+/// watch acting when the user meant it to pause.
+fn parse_name(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "" => Err("an empty process name".into()),
+        name => Ok(name.to_owned()),
+    }
 }
 
 impl WatchArgs {
@@ -603,6 +612,7 @@ mod tests {
         fn no_flush_timeout_or_process_text_panics(s in ".*") {
             let _ = parse_flush_timeout(&s);
             let _ = parse_process(&s);
+            let _ = parse_name(&s);
         }
     }
 }

@@ -35,6 +35,9 @@
 mod backend;
 mod error;
 pub mod files;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod log;
 pub mod op;
 mod plan;

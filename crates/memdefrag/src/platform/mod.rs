@@ -14,12 +14,12 @@
 //! [`Backend`] seam and [`Error`]), never the plan, the reports or the watch.
 
 #[cfg(target_os = "linux")]
-mod linux;
+pub(crate) mod linux;
 #[cfg(target_os = "linux")]
 use linux as imp;
 
-// The Windows decisions are tested on every platform, over a scripted NT API.
-#[cfg(any(windows, test))]
+// The Windows decisions are tested (and fuzzed) on every platform, over a scripted NT API.
+#[cfg(any(windows, test, feature = "fuzzing"))]
 pub(crate) mod windows;
 #[cfg(windows)]
 use windows as imp;

@@ -16,13 +16,13 @@ pub(crate) fn parse(text: &str) -> Result<LinuxMemory, String> {
     if !text.is_ascii() {
         return Err("unexpected non-ASCII text".into());
     }
-    // procfs multiplies kB by 1024 unchecked; no real figure comes near this bound (2^50 kB is
-    // an exbibyte), and below it every sum of figures fits in a u64.
+    // procfs multiplies by the unit unchecked; the kernel writes kB or no unit, and no real
+    // figure comes near 2^50 kB (an exbibyte), below which every sum of figures fits in a u64.
     if let Some(line) = text.lines().find(|l| {
-        l.split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|v| v >= 1 << 50)
+        let mut words = l.split_whitespace().skip(1);
+        let value = words.next().and_then(|v| v.parse::<u64>().ok());
+        let unit = words.next();
+        value.is_some_and(|v| v >= 1 << 50) || unit.is_some_and(|u| u != "kB")
     }) {
         return Err(format!("implausible value: {line:?}"));
     }

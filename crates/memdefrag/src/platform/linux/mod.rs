@@ -10,17 +10,17 @@
 //! | standby-low | root cgroup v2 `memory.reclaim` with `swappiness=0` |
 //! | compact | `compact_memory` = 1 |
 
-mod buddyinfo;
+pub(crate) mod buddyinfo;
 mod cgroup;
 mod flush;
 mod knobs;
-mod meminfo;
+pub(crate) mod meminfo;
 mod pagecache;
 mod pageout;
-mod psi;
+pub(crate) mod psi;
 #[allow(unsafe_code)]
 mod sys;
-mod vmstat;
+pub(crate) mod vmstat;
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use crate::snapshot::Fragmentation;
 fn proc_like_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
-        "[A-Za-z_()0-9]{0,12}:? +[0-9]{0,22}( kB)?(\n[A-Za-z_()0-9]{0,12}:? +-?[0-9]{0,22}( kB)?){0,40}",
+        "(MemTotal|[A-Za-z_()0-9]{0,12}):? +[0-9]{0,22}( (kB|B|MB|MiB|GB|gB))?(\n[A-Za-z_()0-9]{0,12}:? +-?[0-9]{0,22}( (kB|B|MiB|GiB|gB))?){0,40}",
         "(Node [0-9]{0,3},? zone +[A-Za-z0-9]{0,8}( +-?[0-9]{0,21}){0,40}\n?){0,6}",
         "((some|full|other) (avg10|avg60|total|x)=[-0-9.eEinfa]{0,25}( [a-z0-9]{0,6}=[-0-9.]{0,25}){0,4}\n?){0,4}",
         "([a-z_]{0,20} -?[0-9]{0,22}\n?){0,30}",

@@ -142,6 +142,11 @@ fn malformed_files_are_errors_not_panics() {
             fixture!("malformed", "meminfo-missing-memtotal"),
         ),
         ("wrong file", fixture!("linux-4.19-x86_64", "buddyinfo")),
+        // Found by fuzzing: procfs multiplies a value in GiB by 2^30 unchecked.
+        (
+            "overflowing unit",
+            fixture!("malformed", "meminfo-overflowing-unit"),
+        ),
         ("lone colon", ":\n"),
         ("multi-byte name", "MemTotalé 5 kB\n"),
         (

@@ -12,7 +12,7 @@ pub(crate) struct NtStatus(pub i32);
 
 impl NtStatus {
     /// What Wine answers for the memory-list query.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) const INVALID_INFO_CLASS: NtStatus = NtStatus(0xC000_0003_u32 as i32);
     pub(crate) const PRIVILEGE_NOT_HELD: NtStatus = NtStatus(0xC000_0061_u32 as i32);
 }

@@ -7,10 +7,13 @@
 //!   every platform through `fake`, a scripted implementation;
 //! - `ffi`: the real calls, one module per subsystem, and all of this backend's unsafe code.
 
-pub(crate) mod api;
-mod ops;
+// Built elsewhere for the fuzz targets, which reach only the snapshot over `fake`.
+#![cfg_attr(all(feature = "fuzzing", not(any(windows, test))), allow(dead_code))]
 
-#[cfg(test)]
+pub(crate) mod api;
+pub(crate) mod ops;
+
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fake;
 #[cfg(windows)]
 #[allow(unsafe_code)]

@@ -1,0 +1,6 @@
+//! Any text as units's input: an answer or an error, never a panic.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|text: &str| {
+    memdefrag::fuzzing::units(text);
+});
