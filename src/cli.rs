@@ -74,7 +74,7 @@ pub(crate) enum Command {
         #[command(flatten)]
         walk: WalkArgs,
         /// Show the N most cached files (the totals count them all).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = parse_top)]
         top: Option<usize>,
     },
     /// Drop the cached pages of these files (and only these): for a cold cache of one data set.
@@ -278,6 +278,15 @@ impl ProcessArgs {
 
 fn parse_process(s: &str) -> Result<ProcessMatch, String> {
     s.parse()
+}
+
+/// `--top N`: at least one file, or the listing would show nothing.
+fn parse_top(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("--top shows at least 1 file".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a number of files")),
+    }
 }
 
 /// An executable's name (`--pause-while`): not empty, which would match nothing and leave the

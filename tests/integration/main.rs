@@ -13,6 +13,7 @@ mod pagecache;
 mod util;
 
 mod cli;
+mod errors;
 #[cfg(target_os = "linux")]
 mod faults;
 #[cfg(target_os = "linux")]
