@@ -2,9 +2,7 @@
 //! documented code and a one-line reason, prints nothing on stdout (a usage error), and changes
 //! nothing: a file in the page cache stays there.
 
-use std::process::{Command, Stdio};
-
-use crate::util::{bin, memdefrag, stderr};
+use crate::util::{memdefrag, stderr};
 
 /// The arguments, the exit code, and words the reason (the first line on stderr) contains.
 const BAD_REQUESTS: &[(&[&str], i32, &str)] = &[
@@ -164,6 +162,9 @@ fn every_bad_request_exits_with_its_code_and_one_line_of_reason_and_changes_noth
 fn a_non_utf8_argument_is_a_usage_error() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
+    use std::process::Command;
+
+    use crate::util::bin;
 
     for args in [
         &[OsStr::new("purge"), OsStr::from_bytes(b"stand\xffby")][..],
@@ -189,6 +190,10 @@ fn a_non_utf8_argument_is_a_usage_error() {
 #[cfg(unix)]
 #[test]
 fn stdout_full_or_closed_is_an_error_or_a_quiet_end_never_a_panic() {
+    use std::process::{Command, Stdio};
+
+    use crate::util::bin;
+
     for args in [&["status"][..], &["ops", "--json"], &["metrics"]] {
         let full = Command::new(bin())
             .args(args)
