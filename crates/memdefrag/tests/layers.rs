@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("watch", 5),
     ("render", 6),
     ("units", 6),
+    ("fuzzing", 7),
 ];
 
 fn layer(module: &str) -> Option<u8> {
