@@ -223,3 +223,53 @@ fn stdout_full_or_closed_is_an_error_or_a_quiet_end_never_a_panic() {
         );
     }
 }
+
+/// A path this user may not read is listed under the errors, with the others still measured,
+/// and exits 1: run as nobody on a file only root may read.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs root; scripts/test runs it"]
+fn root_an_unreadable_path_is_listed_and_exits_1() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    crate::util::require_root();
+    let dir = crate::pagecache::disk_tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.path().join("secret");
+    let public = dir.path().join("public");
+    for (path, mode) in [(&secret, 0o600), (&public, 0o644)] {
+        std::fs::write(path, b"data").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    // Nobody's own file: the kernel tells a file's cache to its owner (cachestat, Linux 6.14+).
+    std::os::unix::fs::chown(&public, Some(65534), Some(65534)).unwrap();
+    for command in ["files", "evict"] {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(crate::util::bin())
+            .args([command, "--json"])
+            .args([&secret, &public])
+            .output()
+            .expect("run setpriv");
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let errors = report["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{command}: {report}");
+        assert!(
+            errors[0].to_string().contains("secret") && errors[0].to_string().contains("denied"),
+            "{command}: {report}"
+        );
+        assert_eq!(
+            report["files"].as_array().unwrap().len(),
+            1,
+            "{command}: {report}"
+        );
+        assert_eq!(
+            stderr(&out).lines().count(),
+            1,
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
+}
