@@ -76,7 +76,7 @@ pub fn fragment_main(bytes: usize) {
 }
 
 /// A fresh private anonymous read-write mapping of `len` bytes; the caller unmaps it.
-fn map_anonymous(len: usize) -> *mut libc::c_void {
+pub fn map_anonymous(len: usize) -> *mut libc::c_void {
     // SAFETY: a new anonymous mapping; nothing else refers to it.
     let addr = unsafe {
         libc::mmap(
@@ -93,7 +93,7 @@ fn map_anonymous(len: usize) -> *mut libc::c_void {
 }
 
 /// Writes one byte in every page of the mapping at `addr`, so that each is really allocated.
-fn touch_every_page(addr: *mut libc::c_void, len: usize) {
+pub fn touch_every_page(addr: *mut libc::c_void, len: usize) {
     for off in (0..len).step_by(page()) {
         // SAFETY: `off` is inside the `len`-byte writable mapping at `addr`.
         unsafe { std::ptr::write_volatile(addr.cast::<u8>().add(off), 1) };

@@ -13,6 +13,8 @@ mod cgroup;
 #[path = "../../tests/support/files.rs"]
 mod files;
 #[cfg(target_os = "linux")]
+mod gentleness;
+#[cfg(target_os = "linux")]
 mod helpers;
 #[cfg(target_os = "linux")]
 mod probe;
@@ -37,6 +39,9 @@ pub struct Config {
     pub squeeze_reps: usize,
     pub machine_squeeze: bool,
     pub overhead_runs: usize,
+    /// The gentleness scenario: the swap file it adds, and the anonymous victim's working set.
+    pub swap_mib: u64,
+    pub anon_victim_mib: u64,
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -54,6 +59,7 @@ fn main() {
     // Helper roles.
     match args.first().map(String::as_str) {
         Some("--victim") => return probe::victim_main(arg(1).as_ref()),
+        Some("--anon-victim") => return probe::anon_victim_main(arg(1).parse().expect("bytes")),
         Some("--read-into-cache") => {
             return helpers::read_into_cache_main(arg(1).as_ref(), arg(2).as_ref())
         }
@@ -81,6 +87,8 @@ fn main() {
         squeeze_reps: 3,
         machine_squeeze: true,
         overhead_runs: 200,
+        swap_mib: 2048,
+        anon_victim_mib: 1024,
     };
     let mut i = 0;
     while i < args.len() {
@@ -93,6 +101,8 @@ fn main() {
                 config.squeeze_reps = 1;
                 config.machine_squeeze = false;
                 config.overhead_runs = 50;
+                config.swap_mib = 512;
+                config.anon_victim_mib = 256;
             }
             "--json" => config.json = true,
             "--memdefrag" => {
@@ -138,6 +148,7 @@ fn run(config: &Config) {
         scenarios::default_plan,
         |c, _| scenarios::tool_overhead(c),
         |c, _| scenarios::fragmentation(c),
+        gentleness::gentleness,
     ] {
         let s = scenario(config, &files);
         if !config.json {
@@ -169,6 +180,8 @@ fn run(config: &Config) {
                 "squeeze_repetitions": config.squeeze_reps,
                 "machine_squeeze": config.machine_squeeze,
                 "overhead_runs": config.overhead_runs,
+                "swap_mib": config.swap_mib,
+                "anon_victim_mib": config.anon_victim_mib,
             },
             "scenarios": Value::Object(scenarios_json),
             "ratios": Value::Object(ratios),

@@ -55,7 +55,8 @@ impl Probe {
     }
 }
 
-/// A process that keeps touching its working set (a mapped file) while a method runs.
+/// A process that keeps touching its working set (a mapped file, or anonymous memory) while a
+/// method runs.
 pub struct Victim {
     child: Child,
     stdin: ChildStdin,
@@ -65,9 +66,18 @@ pub struct Victim {
 impl Victim {
     /// Starts the victim over `working_set` (this benchmark binary in its victim role).
     pub fn start(working_set: &Path) -> Victim {
+        Victim::spawn(&["--victim".as_ref(), working_set.as_os_str()])
+    }
+
+    /// Starts a victim whose working set is `bytes` of anonymous memory, which only swap can
+    /// take from it.
+    pub fn start_anonymous(bytes: u64) -> Victim {
+        Victim::spawn(&["--anon-victim".as_ref(), bytes.to_string().as_ref()])
+    }
+
+    fn spawn(args: &[&std::ffi::OsStr]) -> Victim {
         let mut child = Command::new(std::env::current_exe().expect("current_exe"))
-            .arg("--victim")
-            .arg(working_set)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -123,7 +133,20 @@ pub fn victim_main(path: &Path) {
     let len = file.metadata().expect("metadata").len() as usize;
     // Kept for the life of the process.
     let addr = crate::files::map_read_only(&file, len);
-    let base = addr as usize;
+    serve(addr as usize, len);
+}
+
+/// The anonymous victim role: `bytes` of anonymous memory, each page written once (so that it
+/// exists and only swap can take it), then the same commands as [`victim_main`].
+pub fn anon_victim_main(bytes: usize) {
+    // Kept for the life of the process.
+    let addr = crate::helpers::map_anonymous(bytes);
+    crate::helpers::touch_every_page(addr, bytes);
+    serve(addr as usize, bytes);
+}
+
+/// Obeys the victim commands over the `len` bytes mapped at `base`, until stdin closes.
+fn serve(base: usize, len: usize) {
     let touch = move || {
         let mut sum = 0u8;
         for off in (0..len).step_by(crate::sys::page()) {

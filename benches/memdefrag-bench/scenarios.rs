@@ -18,19 +18,19 @@ use crate::Config;
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-fn ms(d: Duration) -> f64 {
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// Summaries of each named figure over repetitions.
 #[derive(Default)]
-struct Figures {
+pub struct Figures {
     names: Vec<&'static str>,
     samples: Vec<Vec<f64>>,
 }
 
 impl Figures {
-    fn add(&mut self, name: &'static str, value: f64) {
+    pub fn add(&mut self, name: &'static str, value: f64) {
         match self.names.iter().position(|&n| n == name) {
             Some(i) => self.samples[i].push(value),
             None => {
@@ -40,7 +40,7 @@ impl Figures {
         }
     }
 
-    fn summary(&self, name: &str) -> Summary {
+    pub fn summary(&self, name: &str) -> Summary {
         let i = self.names.iter().position(|&n| n == name).expect(name);
         Summary::of(&self.samples[i])
     }
@@ -68,7 +68,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    fn new(name: &'static str) -> Scenario {
+    pub fn new(name: &'static str) -> Scenario {
         Scenario {
             name,
             methods: Vec::new(),
@@ -78,7 +78,7 @@ impl Scenario {
         }
     }
 
-    fn method(&mut self, name: &'static str) -> &mut Figures {
+    pub fn method(&mut self, name: &'static str) -> &mut Figures {
         if let Some(i) = self.methods.iter().position(|(n, _)| *n == name) {
             return &mut self.methods[i].1;
         }
@@ -86,7 +86,7 @@ impl Scenario {
         &mut self.methods.last_mut().unwrap().1
     }
 
-    fn get(&self, method: &str) -> Option<&Figures> {
+    pub fn get(&self, method: &str) -> Option<&Figures> {
         self.methods
             .iter()
             .find(|(n, _)| *n == method)
@@ -94,7 +94,7 @@ impl Scenario {
     }
 
     /// `a`'s median over `b`'s median of `figure`, recorded as `<scenario>.<a>_over_<b>.<label>`.
-    fn ratio(&mut self, a: &str, b: &str, figure: &str, label: &str) {
+    pub fn ratio(&mut self, a: &str, b: &str, figure: &str, label: &str) {
         let (Some(fa), Some(fb)) = (self.get(a), self.get(b)) else {
             return;
         };
@@ -161,6 +161,7 @@ impl Scenario {
 
 /// The files a run needs, in a directory removed at the end.
 pub struct Files {
+    pub dir: PathBuf,
     pub cache: PathBuf,
     pub working_set: PathBuf,
     pub plan: PathBuf,
@@ -169,6 +170,7 @@ pub struct Files {
 impl Files {
     pub fn create(dir: &Path, config: &Config) -> Files {
         let files = Files {
+            dir: dir.to_owned(),
             cache: dir.join("cache.bin"),
             working_set: dir.join("working-set.bin"),
             plan: dir.join("plan.bin"),
@@ -195,17 +197,17 @@ impl Files {
     }
 }
 
-fn memdefrag(config: &Config, args: &[&str]) -> Cost {
+pub fn memdefrag(config: &Config, args: &[&str]) -> Cost {
     run_cost(&config.memdefrag, args)
 }
 
-fn sh(script: &str) -> Cost {
+pub fn sh(script: &str) -> Cost {
     run_cost("sh", &["-c", script])
 }
 
 /// What running a method gave: its cost, and for a squeeze what it allocated (unknown when the
 /// OOM killer ended it).
-enum Ran {
+pub enum Ran {
     Method(Cost),
     Squeeze(Cost, Option<u64>),
 }
@@ -260,7 +262,7 @@ fn measure(
 }
 
 /// Runs the squeezer (this binary's `--squeeze` role) and returns its cost and allocation.
-fn squeeze(files: &Files, target: u64, max: u64, cgroup: Option<&Path>) -> Ran {
+pub fn squeeze(files: &Files, target: u64, max: u64, cgroup: Option<&Path>) -> Ran {
     let mut command = Command::new(std::env::current_exe().expect("current_exe"));
     command
         .arg("--squeeze")

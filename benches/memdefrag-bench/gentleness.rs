@@ -1,0 +1,258 @@
+//! Scenario 5: how much each method hurts the programs around it. With a swap file of its own,
+//! two victims keep their working sets hot — anonymous memory (only swap can take it) and a
+//! mapped file — while each method runs; afterwards the kernel's own counters say what it cost
+//! them: their major faults and the time of one pass over their working sets, swap-outs and
+//! swap-ins, refaults, and the memory stall time PSI measured.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cgroup::MemoryCgroup;
+use crate::probe::{Probe, Victim};
+use crate::scenarios::{memdefrag, ms, sh, squeeze, Figures, Files, Ran, Scenario};
+use crate::sys::{evict, major_faults, meminfo, read_through, resident_bytes, run_cost};
+use crate::Config;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// A swap file for the scenario, switched off and removed when dropped (scripts/bench also
+/// switches it off when the run is interrupted).
+struct SwapFile {
+    path: PathBuf,
+}
+
+impl SwapFile {
+    fn create(dir: &Path, mib: u64) -> SwapFile {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+
+        let path = dir.join("swapfile");
+        // Written out: the kernel refuses swap files with holes.
+        let mut file = std::fs::File::create(&path).expect("create the swap file");
+        let zeros = vec![0u8; MIB as usize];
+        for _ in 0..mib {
+            file.write_all(&zeros).expect("write the swap file");
+        }
+        file.sync_all().expect("sync the swap file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod the swap file");
+        let swap = SwapFile { path };
+        for program in ["mkswap", "swapon"] {
+            let status = Command::new(program)
+                .arg(&swap.path)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap_or_else(|e| panic!("{program}: {e}"));
+            assert!(status.success(), "{program} {}", swap.path.display());
+        }
+        swap
+    }
+}
+
+impl Drop for SwapFile {
+    fn drop(&mut self) {
+        let _ = Command::new("swapoff").arg(&self.path).status();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The kernel's counters of harm to others, at one moment.
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    pswpout: u64,
+    pswpin: u64,
+    refaults: u64,
+    psi_some_us: u64,
+    psi_full_us: u64,
+}
+
+impl Counters {
+    fn now() -> Counters {
+        let vmstat = std::fs::read_to_string("/proc/vmstat").expect("/proc/vmstat");
+        let field = |name: &str| {
+            vmstat
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // Linux 5.9 split refaults into anon and file; before, one counter.
+        let refaults = field("workingset_refault_anon")
+            + field("workingset_refault_file")
+            + field("workingset_refault");
+        let pressure = std::fs::read_to_string("/proc/pressure/memory").unwrap_or_default();
+        let total = |kind: &str| {
+            pressure
+                .lines()
+                .find(|l| l.starts_with(kind))
+                .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("total=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Counters {
+            pswpout: field("pswpout"),
+            pswpin: field("pswpin"),
+            refaults,
+            psi_some_us: total("some"),
+            psi_full_us: total("full"),
+        }
+    }
+
+    fn since(self, before: Counters) -> Counters {
+        Counters {
+            pswpout: self.pswpout.saturating_sub(before.pswpout),
+            pswpin: self.pswpin.saturating_sub(before.pswpin),
+            refaults: self.refaults.saturating_sub(before.refaults),
+            psi_some_us: self.psi_some_us.saturating_sub(before.psi_some_us),
+            psi_full_us: self.psi_full_us.saturating_sub(before.psi_full_us),
+        }
+    }
+}
+
+/// Runs one method with both victims warm, and records what it cost them.
+fn measure(figures: &mut Figures, victims: &mut [Victim; 2], run: impl FnOnce() -> Ran) -> u64 {
+    for victim in victims.iter_mut() {
+        victim.warm();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let faults_before: u64 = victims.iter().map(|v| major_faults(v.pid())).sum();
+    let before = Counters::now();
+    let probe = Probe::start();
+    let ran = run();
+    let latency = probe.stop();
+    let harm = Counters::now().since(before);
+    let faults = victims.iter().map(|v| major_faults(v.pid())).sum::<u64>() - faults_before;
+    let retouch: f64 = victims.iter_mut().map(Victim::retouch_ms).sum();
+    let cost = match ran {
+        Ran::Method(cost) => {
+            assert!(cost.success, "a method failed");
+            cost
+        }
+        Ran::Squeeze(cost, _) => {
+            figures.add("oom_killed", f64::from(u8::from(cost.killed)));
+            cost
+        }
+    };
+    figures.add("wall_ms", ms(cost.wall));
+    figures.add("cpu_ms", ms(cost.cpu));
+    figures.add("victim_major_faults", faults as f64);
+    figures.add("victim_retouch_ms", retouch);
+    figures.add("pswpout", harm.pswpout as f64);
+    figures.add("pswpin", harm.pswpin as f64);
+    figures.add("refaults", harm.refaults as f64);
+    figures.add("psi_some_us", harm.psi_some_us as f64);
+    figures.add("psi_full_us", harm.psi_full_us as f64);
+    figures.add("probe_p99_ms", latency.p99_ms);
+    faults
+}
+
+/// Scenario 5: each method a user can pick, with swap, and what it costs the programs around it.
+pub fn gentleness(config: &Config, files: &Files) -> Scenario {
+    let mut s = Scenario::new("gentleness");
+    if meminfo("SwapTotal") > 0 {
+        s.notes
+            .push("the machine already had swap; the scenario's swap file was added to it".into());
+    }
+    let _swap = SwapFile::create(&files.dir, config.swap_mib);
+    let mut victims = [
+        Victim::start_anonymous(config.anon_victim_mib * MIB),
+        Victim::start(&files.working_set),
+    ];
+    let size = config.cache_gib * GIB;
+    let prepare = || {
+        evict(&files.cache);
+        read_through(&files.cache);
+    };
+
+    let mut left = Vec::new();
+    for (method, args) in [
+        ("idle", None),
+        ("memdefrag_standby", Some(&["purge", "standby"][..])),
+        ("memdefrag_defrag", Some(&["defrag"][..])),
+        (
+            "memdefrag_working_sets",
+            Some(&["purge", "working-sets"][..]),
+        ),
+        ("raw_drop_caches", None),
+    ] {
+        for _ in 0..config.reps {
+            prepare();
+            let f = s.method(method);
+            measure(f, &mut victims, || {
+                Ran::Method(match (method, args) {
+                    ("idle", _) => run_cost("sleep", &["0.02"]),
+                    ("raw_drop_caches", _) => sh("echo 1 > /proc/sys/vm/drop_caches"),
+                    (_, Some(args)) => memdefrag(config, args),
+                    (_, None) => unreachable!("every memdefrag method has arguments"),
+                })
+            });
+            if method == "memdefrag_standby" {
+                left.push(resident_bytes(&files.cache));
+            }
+        }
+    }
+
+    // The squeezes stop where the standby purge left the file, give or take 1 % of it.
+    left.sort_unstable();
+    let target = left[left.len() / 2] + size / 100;
+    let limit = size + 256 * MIB;
+    for _ in 0..config.squeeze_reps {
+        let cgroup = MemoryCgroup::create(limit).unwrap_or_else(|e| panic!("cgroup: {e}"));
+        evict(&files.cache);
+        let status = Command::new(std::env::current_exe().expect("current_exe"))
+            .arg("--read-into-cache")
+            .arg(&files.cache)
+            .arg(cgroup.path())
+            .status()
+            .expect("spawn reader");
+        assert!(
+            status.success(),
+            "reading the cache inside the cgroup failed"
+        );
+        let f = s.method("squeeze_cgroup");
+        measure(f, &mut victims, || {
+            squeeze(files, target, limit, Some(cgroup.path()))
+        });
+    }
+    if config.machine_squeeze {
+        prepare();
+        let max = meminfo("MemTotal") + meminfo("SwapTotal");
+        let f = s.method("squeeze_machine");
+        measure(f, &mut victims, || squeeze(files, target, max, None));
+    }
+
+    // Against the gentle purge: differences for counts that are 0 when nothing happened (a
+    // ratio over 0 says nothing), ratios for times.
+    let base = "memdefrag_standby";
+    for method in [
+        "idle",
+        "memdefrag_defrag",
+        "memdefrag_working_sets",
+        "raw_drop_caches",
+        "squeeze_cgroup",
+        "squeeze_machine",
+    ] {
+        s.ratio(method, base, "victim_retouch_ms", "victim_retouch");
+        let Some(a) = s.get(method) else { continue };
+        let b = s.get(base).expect("the standby purge ran");
+        let mut differences = Vec::new();
+        for figure in [
+            "victim_major_faults",
+            "pswpout",
+            "pswpin",
+            "refaults",
+            "psi_some_us",
+            "psi_full_us",
+        ] {
+            let d = a.summary(figure).median - b.summary(figure).median;
+            differences.push((format!("gentleness.{method}_minus_{base}.{figure}"), d));
+        }
+        s.differences.extend(differences);
+    }
+    s.notes.push(format!(
+        "with a {} MiB swap file; victims: {} MiB of anonymous memory and a 256 MiB mapped file, \
+         both touched continuously; victim figures are the two victims' sums",
+        config.swap_mib, config.anon_victim_mib
+    ));
+    s
+}
