@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cgroup::MemoryCgroup;
 use crate::probe::{Probe, Victim};
-use crate::scenarios::{memdefrag, ms, sh, squeeze, Figures, Files, Ran, Scenario};
+use crate::scenarios::{
+    cache_in_cgroup, memdefrag, ms, sh, squeeze, squeeze_bounds, Figures, Files, Ran, Scenario,
+};
 use crate::sys::{evict, major_faults, meminfo, read_through, resident_bytes, run_cost};
 use crate::Config;
 
@@ -110,7 +111,12 @@ impl Counters {
 }
 
 /// Runs one method with both victims warm, and records what it cost them.
-fn measure(figures: &mut Figures, victims: &mut [Victim; 2], run: impl FnOnce() -> Ran) -> u64 {
+fn measure(
+    method: &str,
+    figures: &mut Figures,
+    victims: &mut [Victim; 2],
+    run: impl FnOnce() -> Ran,
+) -> u64 {
     for victim in victims.iter_mut() {
         victim.warm();
     }
@@ -123,16 +129,7 @@ fn measure(figures: &mut Figures, victims: &mut [Victim; 2], run: impl FnOnce() 
     let harm = Counters::now().since(before);
     let faults = victims.iter().map(|v| major_faults(v.pid())).sum::<u64>() - faults_before;
     let retouch: f64 = victims.iter_mut().map(Victim::retouch_ms).sum();
-    let cost = match ran {
-        Ran::Method(cost) => {
-            assert!(cost.success, "a method failed");
-            cost
-        }
-        Ran::Squeeze(cost, _) => {
-            figures.add("oom_killed", f64::from(u8::from(cost.killed)));
-            cost
-        }
-    };
+    let cost = ran.record(method, figures);
     figures.add("wall_ms", ms(cost.wall));
     figures.add("cpu_ms", ms(cost.cpu));
     figures.add("victim_major_faults", faults as f64);
@@ -178,7 +175,7 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
         for _ in 0..config.reps {
             prepare();
             let f = s.method(method);
-            measure(f, &mut victims, || {
+            measure(method, f, &mut victims, || {
                 Ran::Method(match (method, args) {
                     ("idle", _) => run_cost("sleep", &["0.02"]),
                     ("raw_drop_caches", _) => sh("echo 1 > /proc/sys/vm/drop_caches"),
@@ -192,25 +189,11 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
         }
     }
 
-    // The squeezes stop where the standby purge left the file, give or take 1 % of it.
-    left.sort_unstable();
-    let target = left[left.len() / 2] + size / 100;
-    let limit = size + 256 * MIB;
+    let (target, limit) = squeeze_bounds(left, size);
     for _ in 0..config.squeeze_reps {
-        let cgroup = MemoryCgroup::create(limit).unwrap_or_else(|e| panic!("cgroup: {e}"));
-        evict(&files.cache);
-        let status = Command::new(std::env::current_exe().expect("current_exe"))
-            .arg("--read-into-cache")
-            .arg(&files.cache)
-            .arg(cgroup.path())
-            .status()
-            .expect("spawn reader");
-        assert!(
-            status.success(),
-            "reading the cache inside the cgroup failed"
-        );
+        let cgroup = cache_in_cgroup(files, limit);
         let f = s.method("squeeze_cgroup");
-        measure(f, &mut victims, || {
+        measure("squeeze_cgroup", f, &mut victims, || {
             squeeze(files, target, limit, Some(cgroup.path()))
         });
     }
@@ -218,7 +201,9 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
         prepare();
         let max = meminfo("MemTotal") + meminfo("SwapTotal");
         let f = s.method("squeeze_machine");
-        measure(f, &mut victims, || squeeze(files, target, max, None));
+        measure("squeeze_machine", f, &mut victims, || {
+            squeeze(files, target, max, None)
+        });
     }
 
     // Against the gentle purge: differences for counts that are 0 when nothing happened (a

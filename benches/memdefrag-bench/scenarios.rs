@@ -212,6 +212,28 @@ pub enum Ran {
     Squeeze(Cost, Option<u64>),
 }
 
+impl Ran {
+    /// The cost; a method must have succeeded, and a squeeze's outcome is recorded in `figures`.
+    pub fn record(self, method: &str, figures: &mut Figures) -> Cost {
+        match self {
+            Ran::Method(cost) => {
+                assert!(cost.success, "{method} failed");
+                cost
+            }
+            // A squeeze may stop short of its target (at its safety floor) or be killed by the
+            // OOM killer, whose first choice it is: both are results, recorded.
+            Ran::Squeeze(cost, allocated) => {
+                figures.add("reached_target", f64::from(u8::from(cost.success)));
+                figures.add("oom_killed", f64::from(u8::from(cost.killed)));
+                if let Some(bytes) = allocated {
+                    figures.add("allocated_bytes", bytes as f64);
+                }
+                cost
+            }
+        }
+    }
+}
+
 /// Times one method against the cache file, with the probe and the victim watching.
 fn measure(
     method: &str,
@@ -230,22 +252,7 @@ fn measure(
     let faults = major_faults(victim.pid()) - faults_before;
     let resident_after = resident_bytes(&files.cache);
     let retouch = victim.retouch_ms();
-    let cost = match ran {
-        Ran::Method(cost) => {
-            assert!(cost.success, "{method} failed");
-            cost
-        }
-        // A squeeze may stop short of its target (at its safety floor) or be killed by the OOM
-        // killer, whose first choice it is: both are results, recorded.
-        Ran::Squeeze(cost, allocated) => {
-            figures.add("reached_target", f64::from(u8::from(cost.success)));
-            figures.add("oom_killed", f64::from(u8::from(cost.killed)));
-            if let Some(bytes) = allocated {
-                figures.add("allocated_bytes", bytes as f64);
-            }
-            cost
-        }
-    };
+    let cost = ran.record(method, figures);
     figures.add("wall_ms", ms(cost.wall));
     figures.add("cpu_ms", ms(cost.cpu));
     figures.add(
@@ -286,6 +293,32 @@ pub fn squeeze(files: &Files, target: u64, max: u64, cgroup: Option<&Path>) -> R
     Ran::Squeeze(cost, text.trim().parse().ok())
 }
 
+/// Where a squeeze of the `size`-byte cache file stops: at what memdefrag's purge left cached
+/// (`left`, the median of its runs), give or take 1 % of the file; and the limit of the cgroup a
+/// contained squeeze runs in (the file and 256 MiB).
+pub fn squeeze_bounds(mut left: Vec<u64>, size: u64) -> (u64, u64) {
+    left.sort_unstable();
+    (left[left.len() / 2] + size / 100, size + 256 * MIB)
+}
+
+/// A memory cgroup limited to `limit` bytes with the cache file read inside it, so that its page
+/// cache is charged there: what a squeeze in that cgroup has to push out.
+pub fn cache_in_cgroup(files: &Files, limit: u64) -> MemoryCgroup {
+    let cgroup = MemoryCgroup::create(limit).unwrap_or_else(|e| panic!("cgroup: {e}"));
+    evict(&files.cache);
+    let status = Command::new(std::env::current_exe().expect("current_exe"))
+        .arg("--read-into-cache")
+        .arg(&files.cache)
+        .arg(cgroup.path())
+        .status()
+        .expect("spawn reader");
+    assert!(
+        status.success(),
+        "reading the cache inside the cgroup failed"
+    );
+    cgroup
+}
+
 /// Scenario 1: evict N GiB of clean page cache, four ways.
 pub fn purge_page_cache(config: &Config, files: &Files) -> Scenario {
     let mut s = Scenario::new("purge_page_cache");
@@ -321,23 +354,9 @@ pub fn purge_page_cache(config: &Config, files: &Files) -> Scenario {
         });
     }
 
-    // Squeeze down to what memdefrag left, give or take 1 % of the file.
-    left.sort_unstable();
-    let target = left[left.len() / 2] + size / 100;
-    let limit = size + 256 * MIB;
+    let (target, limit) = squeeze_bounds(left, size);
     for _ in 0..config.squeeze_reps {
-        let cgroup = MemoryCgroup::create(limit).unwrap_or_else(|e| panic!("cgroup: {e}"));
-        evict(&files.cache);
-        let status = Command::new(std::env::current_exe().expect("current_exe"))
-            .arg("--read-into-cache")
-            .arg(&files.cache)
-            .arg(cgroup.path())
-            .status()
-            .expect("spawn reader");
-        assert!(
-            status.success(),
-            "reading the cache inside the cgroup failed"
-        );
+        let cgroup = cache_in_cgroup(files, limit);
         let f = s.method("squeeze_cgroup");
         measure("squeeze_cgroup", f, files, &mut victim, || {
             squeeze(files, target, limit, Some(cgroup.path()))
