@@ -552,7 +552,14 @@ mod tests {
             ],
             &["--metrics-listen", "[::1]:9101"],
             &["--pressure-above", "12.5", "--pressure-window", "4s"],
-            &["--every", "1m", "--ops", "modified", "--flush-timeout", "2m30s"],
+            &[
+                "--every",
+                "1m",
+                "--ops",
+                "modified",
+                "--flush-timeout",
+                "2m30s",
+            ],
         ] {
             let parsed = RecordedWatch::try_parse_from(given).unwrap().watch;
             let recorded = parsed.to_args();

@@ -320,6 +320,25 @@ fn root_a_stuck_filesystem_fails_the_flush_at_its_deadline_and_loses_no_data() {
     assert_eq!(code, Some(0));
     assert!(exit_took < Duration::from_secs(2), "{exit_took:?}");
 
+    // A stop does not wait out a long deadline: the watch (or the service) leaves the flush to
+    // the kernel and ends at once.
+    let watch = Watch::start(&[
+        "--every",
+        "1s",
+        "--ops",
+        "modified",
+        "--flush-timeout",
+        "60s",
+        "--json",
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, exit_took) = watch.signal(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+    assert!(
+        exit_took < Duration::from_secs(1),
+        "a stop waited {exit_took:?} for a stuck flush"
+    );
+
     // Released, the flush goes through, and the bytes reached the backing file intact.
     disk.release();
     let (out, _) = memdefrag_json(&["purge", "modified", "--flush-timeout", "30s", "--json"]);

@@ -138,7 +138,8 @@ impl<'a> Watch<'a> {
 
     /// Watches until `stop` is requested (or once, with `config.once`), calling `emit` for each
     /// action. Between looks it sleeps on `stop`, so it wakes once per interval and answers a
-    /// stop at once; an operation in progress finishes first (it is marked busy on `stop`).
+    /// stop at once; an operation in progress finishes first (it is marked busy on `stop`),
+    /// except a flush, which stops being waited for.
     ///
     /// Only snapshot errors end it early; a failed action is reported and watching goes on.
     pub fn run(&self, stop: &Stop, emit: &mut dyn FnMut(&Event)) -> Result<(), Error> {
@@ -168,7 +169,7 @@ impl<'a> Watch<'a> {
                     Some(fired) => {
                         let event = {
                             let _busy = stop.busy();
-                            self.act(&snapshot, fired, &mut backoff)?
+                            self.act(&snapshot, fired, &mut backoff, stop)?
                         };
                         last_action = Instant::now();
                         quiet_until = last_action + Duration::from_millis(event.cooldown_ms);
@@ -222,11 +223,14 @@ impl<'a> Watch<'a> {
         }
     }
 
+    /// One action. A stop requested meanwhile cuts a flush that waits short (the kernel goes
+    /// on flushing; a service must report stopped within its wait hint) and starts nothing more.
     fn act(
         &self,
         snapshot: &Snapshot,
         fired: Fired,
         backoff: &mut Backoff,
+        stop: &Stop,
     ) -> Result<Event, Error> {
         let config = &self.config;
         let time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -239,7 +243,7 @@ impl<'a> Watch<'a> {
                 None,
             )
         } else {
-            let report = self.plan.run(self.backend)?;
+            let report = self.plan.run_until(self.backend, stop)?;
             let error = report.failure().map(|(_, e)| e.clone());
             let status = if error.is_some() {
                 Status::Failed
