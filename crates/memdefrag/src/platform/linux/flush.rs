@@ -303,3 +303,75 @@ fn summarize(ended: &[(Filesystem, Ended)]) -> Result<Outcome, OsError> {
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(device: &str, root: &str, at: &str, fs_type: &str, read_only: bool) -> Mount {
+        Mount {
+            device: device.into(),
+            root: root.into(),
+            mount_point: at.into(),
+            fs_type: fs_type.into(),
+            read_only,
+        }
+    }
+
+    #[test]
+    fn each_writable_filesystem_once_preferring_a_mount_of_all_of_it() {
+        let mounts = [
+            mount("0:22", "/", "/proc", "proc", false),
+            mount("8:1", "/etc/resolv.conf", "/run/resolv.conf", "ext4", false),
+            mount("8:1", "/", "/", "ext4", false),
+            mount("8:1", "/home", "/home", "ext4", false),
+            mount("0:30", "/", "/tmp", "tmpfs", false),
+            mount("7:0", "/", "/snap/core", "squashfs", true),
+            mount("0:50", "/", "/mnt/nfs", "nfs4", false),
+            mount("0:51", "/", "/mnt/fuse", "fuse.sshfs", false),
+        ];
+        let chosen: Vec<(String, String)> = filesystems_to_flush(&mounts)
+            .into_iter()
+            .map(|f| (f.mount_point.display().to_string(), f.fs_type))
+            .collect();
+        assert_eq!(
+            chosen,
+            [
+                ("/".to_owned(), "ext4".to_owned()),
+                ("/mnt/nfs".to_owned(), "nfs4".to_owned()),
+                ("/mnt/fuse".to_owned(), "fuse.sshfs".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_filesystem_seen_only_through_a_bind_mount_is_flushed_through_it() {
+        let mounts = [mount("8:2", "/data/sub", "/srv", "xfs", false)];
+        let chosen = filesystems_to_flush(&mounts);
+        assert_eq!(chosen.len(), 1);
+        assert_eq!(chosen[0].mount_point, PathBuf::from("/srv"));
+    }
+
+    #[test]
+    fn this_machines_mounts_read_and_include_the_root_filesystem() {
+        let filesystems = filesystems_to_flush(&mounts().unwrap());
+        let root = std::fs::metadata("/").unwrap();
+        // The root filesystem is flushed unless it is read-only or has no backing store.
+        let root_listed = filesystems.iter().any(|f| {
+            std::fs::metadata(&f.mount_point).is_ok_and(|m| {
+                std::os::unix::fs::MetadataExt::dev(&m)
+                    == std::os::unix::fs::MetadataExt::dev(&root)
+            })
+        });
+        let root_type = mounts()
+            .unwrap()
+            .into_iter()
+            .rfind(|m| m.mount_point == std::path::Path::new("/"))
+            .unwrap();
+        assert_eq!(
+            root_listed,
+            !root_type.read_only && !NOTHING_TO_WRITE_BACK.contains(&root_type.fs_type.as_str()),
+            "{filesystems:?}"
+        );
+    }
+}
