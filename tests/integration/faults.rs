@@ -191,6 +191,21 @@ fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// A watch that flushes every second, giving each flush `flush_timeout`.
+fn watch_flushing(flush_timeout: &str, more: &[&str]) -> Watch {
+    let mut args = vec![
+        "--every",
+        "1s",
+        "--ops",
+        "modified",
+        "--flush-timeout",
+        flush_timeout,
+        "--json",
+    ];
+    args.extend_from_slice(more);
+    Watch::start(&args)
+}
+
 /// Starts `purge modified standby` with a long deadline, sends `signal` once the flush is under
 /// way, and returns the exit code, how long the exit took after the signal, and the report.
 fn purge_interrupted_by(signal: libc::c_int) -> (Option<i32>, Duration, serde_json::Value) {
@@ -287,19 +302,7 @@ fn root_a_stuck_filesystem_fails_the_flush_at_its_deadline_and_loses_no_data() {
 
     // A watch keeps watching: each action fails at its deadline, and the stuck flush is waited
     // for again instead of joined by another stuck process.
-    let watch = Watch::start(&[
-        "--every",
-        "1s",
-        "--ops",
-        "modified",
-        "--flush-timeout",
-        "1s",
-        "--cooldown",
-        "1s",
-        "--interval",
-        "100ms",
-        "--json",
-    ]);
+    let watch = watch_flushing("1s", &["--cooldown", "1s", "--interval", "100ms"]);
     let mut failures = 0;
     let mut most_children = 0;
     let until = Instant::now() + Duration::from_secs(6);
@@ -322,15 +325,7 @@ fn root_a_stuck_filesystem_fails_the_flush_at_its_deadline_and_loses_no_data() {
 
     // A stop does not wait out a long deadline: the watch (or the service) leaves the flush to
     // the kernel and ends at once.
-    let watch = Watch::start(&[
-        "--every",
-        "1s",
-        "--ops",
-        "modified",
-        "--flush-timeout",
-        "60s",
-        "--json",
-    ]);
+    let watch = watch_flushing("60s", &[]);
     std::thread::sleep(Duration::from_millis(1500));
     let (code, exit_took) = watch.signal(libc::SIGTERM);
     assert_eq!(code, Some(0));
