@@ -170,17 +170,7 @@ fn bash_completes_operation_names_after_purge_and_in_ops() {
             words[words.len() - 1],
             words[words.len() - 2],
         );
-        let out = std::process::Command::new("bash")
-            .args(["--norc", "-c", &program])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
+        crate::util::run_ok("bash", &["--norc", "-c", &program])
             .lines()
             .map(str::to_owned)
             .collect()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_exit, kernel_state_lock, memdefrag_json, require_root, stderr};
+use crate::util::{assert_exit, kernel_state_lock, memdefrag_json, require_root, run_ok, stderr};
 use crate::watch::linux::Watch;
 
 const MIB: usize = 1 << 20;
@@ -23,19 +23,6 @@ struct StalledDisk {
     fuse: Option<Child>,
     loop_device: Option<String>,
     ext4_mounted: bool,
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn is_mount_point(path: &Path) -> bool {
@@ -82,9 +69,9 @@ impl StalledDisk {
             std::thread::sleep(Duration::from_millis(50));
         }
         let over_fuse = disk.path("fuse/disk.img");
-        run("mkfs.ext4", &["-q", "-F", over_fuse.to_str().unwrap()]);
+        run_ok("mkfs.ext4", &["-q", "-F", over_fuse.to_str().unwrap()]);
         disk.loop_device = Some(
-            run(
+            run_ok(
                 "losetup",
                 &["--find", "--show", over_fuse.to_str().unwrap()],
             )
@@ -92,7 +79,7 @@ impl StalledDisk {
             .to_owned(),
         );
         let ext4 = disk.path("ext4");
-        run(
+        run_ok(
             "mount",
             &[disk.loop_device.as_deref().unwrap(), ext4.to_str().unwrap()],
         );
@@ -116,10 +103,10 @@ impl StalledDisk {
     fn unmount(&mut self) {
         self.release();
         if std::mem::take(&mut self.ext4_mounted) {
-            run("umount", &[self.path("ext4").to_str().unwrap()]);
+            run_ok("umount", &[self.path("ext4").to_str().unwrap()]);
         }
         if let Some(device) = self.loop_device.take() {
-            run("losetup", &["-d", &device]);
+            run_ok("losetup", &["-d", &device]);
         }
     }
 
@@ -128,7 +115,7 @@ impl StalledDisk {
     fn read_from_backing_image(&mut self, name: &str) -> Vec<u8> {
         self.unmount();
         let image = self.path("backing/disk.img");
-        let device = run(
+        let device = run_ok(
             "losetup",
             &["--find", "--show", "--read-only", image.to_str().unwrap()],
         )
@@ -136,7 +123,7 @@ impl StalledDisk {
         .to_owned();
         self.loop_device = Some(device.clone());
         let ext4 = self.path("ext4");
-        run("mount", &["-o", "ro", &device, ext4.to_str().unwrap()]);
+        run_ok("mount", &["-o", "ro", &device, ext4.to_str().unwrap()]);
         self.ext4_mounted = true;
         let data = std::fs::read(ext4.join(name)).unwrap();
         self.unmount();
@@ -355,7 +342,7 @@ impl SwapFile {
         let dir = crate::pagecache::disk_tempdir();
         let path = dir.path().join("swapfile");
         // Written out, not sparse: the kernel refuses swap files with holes.
-        run(
+        run_ok(
             "dd",
             &[
                 "if=/dev/zero",
@@ -367,9 +354,9 @@ impl SwapFile {
         );
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
-        run("mkswap", &["-q", path.to_str().unwrap()]);
+        run_ok("mkswap", &["-q", path.to_str().unwrap()]);
         let swap = SwapFile { _dir: dir, path };
-        run("swapon", &[swap.path.to_str().unwrap()]);
+        run_ok("swapon", &[swap.path.to_str().unwrap()]);
         swap
     }
 }

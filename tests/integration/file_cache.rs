@@ -16,18 +16,9 @@ const MIB: usize = 1 << 20;
 
 /// `fincore --bytes` of `paths`: each file's resident bytes.
 fn fincore(paths: &[&Path]) -> HashMap<PathBuf, u64> {
-    let out = Command::new("fincore")
-        .args(["--bytes", "--raw", "--noheadings", "--output", "RES,FILE"])
-        .args(paths)
-        .output()
-        .expect("run fincore");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    let mut args = vec!["--bytes", "--raw", "--noheadings", "--output", "RES,FILE"];
+    args.extend(paths.iter().map(|p| p.to_str().expect("a UTF-8 path")));
+    crate::util::run_ok("fincore", &args)
         .lines()
         .map(|line| {
             let (res, file) = line.split_once(' ').expect("RES FILE");

@@ -49,6 +49,21 @@ pub fn assert_exit(out: &Output, code: i32) {
     );
 }
 
+/// Runs `program args`, requires success (else panics with its stderr), returns its stdout.
+#[cfg(target_os = "linux")]
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Serializes the tests that change or observe global kernel state (page cache, dirty pages,
 /// slab, compaction), across threads and across test processes.
 pub fn kernel_state_lock() -> File {
