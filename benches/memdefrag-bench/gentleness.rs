@@ -1,12 +1,14 @@
 //! Scenario 5: how much each method hurts the programs around it. With a swap file of its own,
 //! two victims keep their working sets hot — anonymous memory (only swap can take it) and a
 //! mapped file — while each method runs; afterwards the kernel's own counters say what it cost
-//! them: their major faults and the time of one pass over their working sets, swap-outs and
-//! swap-ins, refaults, and the memory stall time PSI measured.
+//! them: their major faults, their slowest pass over their working sets while it ran and the time
+//! of one pass afterwards, swap-outs and swap-ins, refaults, and the memory stall time PSI
+//! measured.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::files::write_file;
 use crate::probe::{Probe, Victim};
 use crate::scenarios::{
     cache_in_cgroup, memdefrag, ms, sh, squeeze, squeeze_bounds, Figures, Files, Ran, Scenario,
@@ -110,13 +112,15 @@ impl Counters {
     }
 }
 
-/// Runs one method with both victims warm, and records what it cost them.
+/// Runs one method with both victims warm, and records what it cost them. The harm is counted
+/// over the method *and* the victims' first pass over their working sets afterwards: pages a
+/// method pushed out cost their owner when it touches them again, not while the method runs.
 fn measure(
     method: &str,
     figures: &mut Figures,
     victims: &mut [Victim; 2],
     run: impl FnOnce() -> Ran,
-) -> u64 {
+) {
     for victim in victims.iter_mut() {
         victim.warm();
     }
@@ -126,13 +130,17 @@ fn measure(
     let probe = Probe::start();
     let ran = run();
     let latency = probe.stop();
+    let (slowest, retouch) = victims
+        .iter_mut()
+        .map(Victim::stop_and_retouch)
+        .fold((0.0, 0.0), |(s, r), (vs, vr)| (s + vs, r + vr));
     let harm = Counters::now().since(before);
     let faults = victims.iter().map(|v| major_faults(v.pid())).sum::<u64>() - faults_before;
-    let retouch: f64 = victims.iter_mut().map(Victim::retouch_ms).sum();
     let cost = ran.record(method, figures);
     figures.add("wall_ms", ms(cost.wall));
     figures.add("cpu_ms", ms(cost.cpu));
     figures.add("victim_major_faults", faults as f64);
+    figures.add("victim_slowest_pass_ms", slowest);
     figures.add("victim_retouch_ms", retouch);
     figures.add("pswpout", harm.pswpout as f64);
     figures.add("pswpin", harm.pswpin as f64);
@@ -140,8 +148,20 @@ fn measure(
     figures.add("psi_some_us", harm.psi_some_us as f64);
     figures.add("psi_full_us", harm.psi_full_us as f64);
     figures.add("probe_p99_ms", latency.p99_ms);
-    faults
 }
+
+/// The memdefrag methods, each a purge or plan a user can pick, in the order they run.
+const MEMDEFRAG_METHODS: [(&str, &[&str]); 6] = [
+    ("memdefrag_standby", &["purge", "standby"]),
+    ("memdefrag_modified", &["purge", "modified"]),
+    (
+        "memdefrag_system_working_set",
+        &["purge", "system-working-set"],
+    ),
+    ("memdefrag_compact", &["purge", "compact"]),
+    ("memdefrag_defrag", &["defrag"]),
+    ("memdefrag_working_sets", &["purge", "working-sets"]),
+];
 
 /// Scenario 5: each method a user can pick, with swap, and what it costs the programs around it.
 pub fn gentleness(config: &Config, files: &Files) -> Scenario {
@@ -161,20 +181,25 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
         read_through(&files.cache);
     };
 
+    let dirty = files.dir.join("dirty.bin");
     let mut left = Vec::new();
-    for (method, args) in [
-        ("idle", None),
-        ("memdefrag_standby", Some(&["purge", "standby"][..])),
-        ("memdefrag_defrag", Some(&["defrag"][..])),
-        (
-            "memdefrag_working_sets",
-            Some(&["purge", "working-sets"][..]),
-        ),
-        ("raw_drop_caches", None),
-    ] {
+    let methods = std::iter::once(("idle", None))
+        .chain(MEMDEFRAG_METHODS.iter().map(|&(m, args)| (m, Some(args))))
+        .chain(std::iter::once(("raw_drop_caches", None)));
+    for (method, args) in methods {
         for _ in 0..config.reps {
             prepare();
+            if method == "memdefrag_modified" {
+                // Something for the flush to write: dirty pages, not yet written back. A new
+                // file each time: ext4 starts writeback at once when a truncated file is
+                // rewritten (auto_da_alloc).
+                let _ = std::fs::remove_file(&dirty);
+                drop(write_file(&dirty, (config.dirty_mib * MIB) as usize, false));
+            }
             let f = s.method(method);
+            if method == "memdefrag_modified" {
+                f.add("dirty_before_bytes", meminfo("Dirty") as f64);
+            }
             measure(method, f, &mut victims, || {
                 Ran::Method(match (method, args) {
                     ("idle", _) => run_cost("sleep", &["0.02"]),
@@ -188,6 +213,7 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
             }
         }
     }
+    let _ = std::fs::remove_file(&dirty);
 
     let (target, limit) = squeeze_bounds(left, size);
     for _ in 0..config.squeeze_reps {
@@ -209,14 +235,18 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
     // Against the gentle purge: differences for counts that are 0 when nothing happened (a
     // ratio over 0 says nothing), ratios for times.
     let base = "memdefrag_standby";
-    for method in [
-        "idle",
-        "memdefrag_defrag",
-        "memdefrag_working_sets",
+    let others = MEMDEFRAG_METHODS[1..].iter().map(|&(m, _)| m);
+    for method in ["idle"].into_iter().chain(others).chain([
         "raw_drop_caches",
         "squeeze_cgroup",
         "squeeze_machine",
-    ] {
+    ]) {
+        s.ratio(
+            method,
+            base,
+            "victim_slowest_pass_ms",
+            "victim_slowest_pass",
+        );
         s.ratio(method, base, "victim_retouch_ms", "victim_retouch");
         let Some(a) = s.get(method) else { continue };
         let b = s.get(base).expect("the standby purge ran");
@@ -236,8 +266,10 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
     }
     s.notes.push(format!(
         "with a {} MiB swap file; victims: {} MiB of anonymous memory and a 256 MiB mapped file, \
-         both touched continuously; victim figures are the two victims' sums",
-        config.swap_mib, config.anon_victim_mib
+         both touched continuously; victim figures are the two victims' sums (the slowest pass: each \
+         victim's slowest while the method ran); harm is counted over the method and one pass over the victims' working sets after it; `purge modified` runs \
+         after {} MiB of dirty data is written",
+        config.swap_mib, config.anon_victim_mib, config.dirty_mib
     ));
     s
 }

@@ -42,7 +42,21 @@ pub struct Config {
     /// The gentleness scenario: the swap file it adds, and the anonymous victim's working set.
     pub swap_mib: u64,
     pub anon_victim_mib: u64,
+    /// Dirty data written before the gentleness scenario's `purge modified`.
+    pub dirty_mib: u64,
+    /// The scenarios to run (`--scenario`, repeatable); all when empty.
+    pub scenarios: Vec<String>,
 }
+
+/// The scenarios, in the order a run takes them.
+#[cfg(target_os = "linux")]
+const SCENARIOS: [&str; 5] = [
+    "purge_page_cache",
+    "default_plan",
+    "tool_overhead",
+    "fragmentation",
+    "gentleness",
+];
 
 #[cfg(not(target_os = "linux"))]
 fn main() {
@@ -89,6 +103,8 @@ fn main() {
         overhead_runs: 200,
         swap_mib: 2048,
         anon_victim_mib: 1024,
+        dirty_mib: 256,
+        scenarios: Vec::new(),
     };
     let mut i = 0;
     while i < args.len() {
@@ -103,6 +119,19 @@ fn main() {
                 config.overhead_runs = 50;
                 config.swap_mib = 512;
                 config.anon_victim_mib = 256;
+                config.dirty_mib = 64;
+            }
+            "--scenario" => {
+                i += 1;
+                let name = arg(i);
+                if !SCENARIOS.contains(&name) {
+                    eprintln!(
+                        "memdefrag-bench: unknown scenario {name:?}; the scenarios are {}",
+                        SCENARIOS.join(", ")
+                    );
+                    std::process::exit(2);
+                }
+                config.scenarios.push(name.into());
             }
             "--json" => config.json = true,
             "--memdefrag" => {
@@ -143,14 +172,19 @@ fn run(config: &Config) {
     let files = scenarios::Files::create(dir.path(), config);
     let started = std::time::Instant::now();
     let mut done = Vec::new();
-    for scenario in [
-        scenarios::purge_page_cache as fn(&Config, &scenarios::Files) -> scenarios::Scenario,
+    let runs: [fn(&Config, &scenarios::Files) -> scenarios::Scenario; 5] = [
+        scenarios::purge_page_cache,
         scenarios::default_plan,
         |c, _| scenarios::tool_overhead(c),
         |c, _| scenarios::fragmentation(c),
         gentleness::gentleness,
-    ] {
+    ];
+    for (name, scenario) in SCENARIOS.into_iter().zip(runs) {
+        if !config.scenarios.is_empty() && !config.scenarios.iter().any(|s| s == name) {
+            continue;
+        }
         let s = scenario(config, &files);
+        assert_eq!(s.name, name, "SCENARIOS names the scenarios in order");
         if !config.json {
             print!("{}", s.table());
         }
@@ -182,6 +216,8 @@ fn run(config: &Config) {
                 "overhead_runs": config.overhead_runs,
                 "swap_mib": config.swap_mib,
                 "anon_victim_mib": config.anon_victim_mib,
+                "dirty_mib": config.dirty_mib,
+                "scenarios": done.iter().map(|s| s.name).collect::<Vec<_>>(),
             },
             "scenarios": Value::Object(scenarios_json),
             "ratios": Value::Object(ratios),

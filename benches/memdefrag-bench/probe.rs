@@ -113,9 +113,16 @@ impl Victim {
 
     /// Stops the background touching; then times one full pass over the working set.
     pub fn retouch_ms(&mut self) -> f64 {
-        self.ask("pause");
-        let reply = self.ask("touch");
-        reply.parse::<f64>().expect("touch time")
+        self.stop_and_retouch().1
+    }
+
+    /// Stops the background touching, and returns the slowest background pass since
+    /// [`Victim::warm`] (pages taken from it while it kept touching are paid for there) and the
+    /// time of one full pass afterwards, both in ms.
+    pub fn stop_and_retouch(&mut self) -> (f64, f64) {
+        let slowest = self.ask("pause").parse::<f64>().expect("slowest pass");
+        let retouch = self.ask("touch").parse::<f64>().expect("touch time");
+        (slowest, retouch)
     }
 }
 
@@ -127,7 +134,8 @@ impl Drop for Victim {
 }
 
 /// The victim role: map `path`, then obey "touch" (one timed pass; prints ms), "run" (keep
-/// touching in the background), "pause" (stop), until stdin closes.
+/// touching in the background), "pause" (stop; prints the slowest background pass since "run",
+/// in ms), until stdin closes.
 pub fn victim_main(path: &Path) {
     let file = std::fs::File::open(path).expect("open working set");
     let len = file.metadata().expect("metadata").len() as usize;
@@ -155,15 +163,18 @@ fn serve(base: usize, len: usize) {
         }
         sum
     };
-    // Whether to keep touching; a pass holds the lock, so "pause" returns once none runs.
-    let running = Arc::new(Mutex::new(false));
+    // Whether to keep touching, and the slowest background pass (s) since "run"; a pass holds
+    // the lock, so "pause" returns once none runs.
+    let running = Arc::new(Mutex::new((false, 0.0f64)));
     {
         let running = Arc::clone(&running);
         std::thread::spawn(move || loop {
             {
-                let on = running.lock().expect("lock");
-                if *on {
+                let mut state = running.lock().expect("lock");
+                if state.0 {
+                    let t = Instant::now();
                     std::hint::black_box(touch());
+                    state.1 = state.1.max(t.elapsed().as_secs_f64());
                 }
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -180,12 +191,13 @@ fn serve(base: usize, len: usize) {
                 format!("{:.3}", t.elapsed().as_secs_f64() * 1000.0)
             }
             "run" => {
-                *running.lock().expect("lock") = true;
+                *running.lock().expect("lock") = (true, 0.0);
                 "ok".into()
             }
             "pause" => {
-                *running.lock().expect("lock") = false;
-                "ok".into()
+                let mut state = running.lock().expect("lock");
+                state.0 = false;
+                format!("{:.3}", state.1 * 1000.0)
             }
             other => format!("unknown {other}"),
         };
