@@ -13,7 +13,7 @@ use crate::probe::{Probe, Victim};
 use crate::scenarios::{
     cache_in_cgroup, memdefrag, ms, sh, squeeze, squeeze_bounds, Figures, Files, Ran, Scenario,
 };
-use crate::sys::{evict, major_faults, meminfo, read_through, resident_bytes, run_cost};
+use crate::sys::{evict, major_faults, meminfo, read_through, resident_bytes, run_cost, wait_cost};
 use crate::Config;
 
 const MIB: u64 = 1 << 20;
@@ -112,42 +112,85 @@ impl Counters {
     }
 }
 
-/// Runs one method with both victims warm, and records what it cost them. The harm is counted
+/// The programs around the methods: two busy victims that keep touching their working sets
+/// while a method runs (anonymous memory and a mapped file), and an idle one, anonymous memory a
+/// program in the background touched before the method and touches again after it.
+struct Victims {
+    busy: [Victim; 2],
+    idle: Victim,
+}
+
+impl Victims {
+    fn all(&mut self) -> impl Iterator<Item = &mut Victim> {
+        self.busy.iter_mut().chain(std::iter::once(&mut self.idle))
+    }
+}
+
+/// Runs one method with the victims warm, and records what it cost them. The harm is counted
 /// over the method *and* the victims' first pass over their working sets afterwards: pages a
 /// method pushed out cost their owner when it touches them again, not while the method runs.
-fn measure(
-    method: &str,
-    figures: &mut Figures,
-    victims: &mut [Victim; 2],
-    run: impl FnOnce() -> Ran,
-) {
-    for victim in victims.iter_mut() {
+fn measure(method: &str, figures: &mut Figures, victims: &mut Victims, run: impl FnOnce() -> Ran) {
+    for victim in victims.all() {
         victim.warm();
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let faults_before: u64 = victims.iter().map(|v| major_faults(v.pid())).sum();
+    let busy_faults_before: u64 = victims.busy.iter().map(|v| major_faults(v.pid())).sum();
+    let idle_faults_before = major_faults(victims.idle.pid());
     let before = Counters::now();
     let probe = Probe::start();
     let ran = run();
     let latency = probe.stop();
     let (slowest, retouch) = victims
+        .busy
         .iter_mut()
         .map(Victim::stop_and_retouch)
         .fold((0.0, 0.0), |(s, r), (vs, vr)| (s + vs, r + vr));
+    let (_, idle_retouch) = victims.idle.stop_and_retouch();
     let harm = Counters::now().since(before);
-    let faults = victims.iter().map(|v| major_faults(v.pid())).sum::<u64>() - faults_before;
+    let busy_faults = victims
+        .busy
+        .iter()
+        .map(|v| major_faults(v.pid()))
+        .sum::<u64>();
+    let idle_faults = major_faults(victims.idle.pid());
     let cost = ran.record(method, figures);
     figures.add("wall_ms", ms(cost.wall));
     figures.add("cpu_ms", ms(cost.cpu));
-    figures.add("victim_major_faults", faults as f64);
+    figures.add(
+        "victim_major_faults",
+        (busy_faults - busy_faults_before) as f64,
+    );
     figures.add("victim_slowest_pass_ms", slowest);
     figures.add("victim_retouch_ms", retouch);
+    figures.add(
+        "idle_victim_major_faults",
+        (idle_faults - idle_faults_before) as f64,
+    );
+    figures.add("idle_victim_retouch_ms", idle_retouch);
     figures.add("pswpout", harm.pswpout as f64);
     figures.add("pswpin", harm.pswpin as f64);
     figures.add("refaults", harm.refaults as f64);
     figures.add("psi_some_us", harm.psi_some_us as f64);
     figures.add("psi_full_us", harm.psi_full_us as f64);
     figures.add("probe_p99_ms", latency.p99_ms);
+}
+
+/// Runs the squeezer into swap (this binary's `--squeeze-into-swap` role) for `bytes`.
+fn squeeze_into_swap(bytes: u64) -> Ran {
+    let start = std::time::Instant::now();
+    let mut child = Command::new(std::env::current_exe().expect("current_exe"))
+        .arg("--squeeze-into-swap")
+        .arg(bytes.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn squeezer");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let cost = wait_cost(child, start);
+    // The squeezer prints one short line as it exits: the pipe holds it.
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).expect("read squeezer");
+    Ran::Squeeze(cost, text.trim().parse().ok())
 }
 
 /// The memdefrag methods, each a purge or plan a user can pick, in the order they run.
@@ -171,10 +214,13 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
             .push("the machine already had swap; the scenario's swap file was added to it".into());
     }
     let _swap = SwapFile::create(&files.dir, config.swap_mib);
-    let mut victims = [
-        Victim::start_anonymous(config.anon_victim_mib * MIB),
-        Victim::start(&files.working_set),
-    ];
+    let mut victims = Victims {
+        busy: [
+            Victim::start_anonymous(config.anon_victim_mib * MIB, true),
+            Victim::start(&files.working_set),
+        ],
+        idle: Victim::start_anonymous(config.anon_victim_mib * MIB, false),
+    };
     let size = config.cache_gib * GIB;
     let prepare = || {
         evict(&files.cache);
@@ -230,6 +276,16 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
         measure("squeeze_machine", f, &mut victims, || {
             squeeze(files, target, max, None)
         });
+
+        // The squeezes above stop where the kernel would start swapping (at their target, or
+        // with 256 MiB still available). The optimizer the seed describes allocates on, until
+        // the kernel has moved other programs' pages into swap: here, half the swap file's worth.
+        prepare();
+        let bytes = meminfo("MemAvailable") + config.swap_mib * MIB / 2;
+        let f = s.method("squeeze_into_swap");
+        measure("squeeze_into_swap", f, &mut victims, || {
+            squeeze_into_swap(bytes)
+        });
     }
 
     // Against the gentle purge: differences for counts that are 0 when nothing happened (a
@@ -240,6 +296,7 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
         "raw_drop_caches",
         "squeeze_cgroup",
         "squeeze_machine",
+        "squeeze_into_swap",
     ]) {
         s.ratio(
             method,
@@ -248,11 +305,18 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
             "victim_slowest_pass",
         );
         s.ratio(method, base, "victim_retouch_ms", "victim_retouch");
+        s.ratio(
+            method,
+            base,
+            "idle_victim_retouch_ms",
+            "idle_victim_retouch",
+        );
         let Some(a) = s.get(method) else { continue };
         let b = s.get(base).expect("the standby purge ran");
         let mut differences = Vec::new();
         for figure in [
             "victim_major_faults",
+            "idle_victim_major_faults",
             "pswpout",
             "pswpin",
             "refaults",
@@ -265,11 +329,12 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
         s.differences.extend(differences);
     }
     s.notes.push(format!(
-        "with a {} MiB swap file; victims: {} MiB of anonymous memory and a 256 MiB mapped file, \
-         both touched continuously; victim figures are the two victims' sums (the slowest pass: each \
+        "with a {} MiB swap file; busy victims: {} MiB of anonymous memory and a 256 MiB mapped \
+         file, both touched continuously; victim figures are the two busy victims' sums (the slowest pass: each \
          victim's slowest while the method ran); harm is counted over the method and one pass over the victims' working sets after it; `purge modified` runs \
-         after {} MiB of dirty data is written",
-        config.swap_mib, config.anon_victim_mib, config.dirty_mib
+         after {} MiB of dirty data is written; the idle victim holds {} MiB of anonymous memory \
+         it touches only before and after each method",
+        config.swap_mib, config.anon_victim_mib, config.dirty_mib, config.anon_victim_mib
     ));
     s
 }

@@ -13,6 +13,10 @@ const MIN_CHUNK: u64 = 4 << 20;
 const MAX_CHUNK: u64 = 256 << 20;
 /// On the whole machine the squeezer stops before available memory falls below this.
 const MACHINE_FLOOR: u64 = 256 << 20;
+/// The squeezer into swap stops before free swap falls below this, and allocates this much
+/// between two looks at it.
+const SWAP_FLOOR: u64 = 256 << 20;
+const SWAP_CHUNK: u64 = 64 << 20;
 
 /// `--read-into-cache FILE CGROUP`: join the cgroup, then read the file, so that its page cache
 /// is charged to the cgroup.
@@ -42,6 +46,39 @@ pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<&Path>) {
         if allocated >= max || (cgroup.is_none() && meminfo("MemAvailable") < MACHINE_FLOOR) {
             break false;
         }
+        // Unmapped below.
+        let addr = map_anonymous(chunk);
+        touch_every_page(addr, chunk);
+        chunks.push((addr, chunk));
+        allocated += chunk as u64;
+    };
+    for (addr, len) in chunks {
+        // SAFETY: each is a mapping of `len` bytes made above.
+        unsafe { libc::munmap(addr, len) };
+    }
+    println!("{allocated}");
+    std::process::exit(if reached { 0 } else { 1 });
+}
+
+/// `--squeeze-into-swap BYTES`: the crude optimizer the seed describes — allocate and touch BYTES,
+/// more than is available, so that the kernel must move other programs' pages into swap to make
+/// room, then free it all. Exits 0 and prints the bytes allocated if it got there, exits 1 if it
+/// stopped first because free swap ran low.
+pub fn squeeze_into_swap_main(bytes: u64) {
+    // The OOM killer's first choice, so that it can never take anything else down.
+    std::fs::write("/proc/self/oom_score_adj", "1000").expect("oom_score_adj");
+    let mut chunks = Vec::new();
+    let mut allocated = 0u64;
+    let reached = loop {
+        if allocated >= bytes {
+            break true;
+        }
+        if meminfo("SwapFree") < SWAP_FLOOR {
+            break false;
+        }
+        let chunk = SWAP_CHUNK
+            .min(bytes - allocated)
+            .next_multiple_of(page() as u64) as usize;
         // Unmapped below.
         let addr = map_anonymous(chunk);
         touch_every_page(addr, chunk);

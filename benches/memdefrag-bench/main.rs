@@ -86,6 +86,9 @@ fn main() {
                 cgroup.as_deref(),
             );
         }
+        Some("--squeeze-into-swap") => {
+            return helpers::squeeze_into_swap_main(arg(1).parse().expect("bytes"))
+        }
         Some("--fragment") => return helpers::fragment_main(arg(1).parse().expect("bytes")),
         _ => {}
     }

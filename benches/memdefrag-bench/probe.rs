@@ -61,21 +61,27 @@ pub struct Victim {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// Keeps touching its working set while a method runs; an idle victim only touches it
+    /// before (like a program in the background) and once after.
+    busy: bool,
 }
 
 impl Victim {
     /// Starts the victim over `working_set` (this benchmark binary in its victim role).
     pub fn start(working_set: &Path) -> Victim {
-        Victim::spawn(&["--victim".as_ref(), working_set.as_os_str()])
+        Victim::spawn(&["--victim".as_ref(), working_set.as_os_str()], true)
     }
 
     /// Starts a victim whose working set is `bytes` of anonymous memory, which only swap can
-    /// take from it.
-    pub fn start_anonymous(bytes: u64) -> Victim {
-        Victim::spawn(&["--anon-victim".as_ref(), bytes.to_string().as_ref()])
+    /// take from it; `busy` says whether it keeps touching it while a method runs.
+    pub fn start_anonymous(bytes: u64, busy: bool) -> Victim {
+        Victim::spawn(
+            &["--anon-victim".as_ref(), bytes.to_string().as_ref()],
+            busy,
+        )
     }
 
-    fn spawn(args: &[&std::ffi::OsStr]) -> Victim {
+    fn spawn(args: &[&std::ffi::OsStr], busy: bool) -> Victim {
         let mut child = Command::new(std::env::current_exe().expect("current_exe"))
             .args(args)
             .stdin(Stdio::piped())
@@ -88,6 +94,7 @@ impl Victim {
             child,
             stdin,
             stdout,
+            busy,
         };
         victim.ask("touch");
         victim
@@ -105,10 +112,13 @@ impl Victim {
         line.trim().to_owned()
     }
 
-    /// Makes the whole working set resident again and keeps touching it in the background.
+    /// Makes the whole working set resident again and, if the victim is busy, keeps touching it
+    /// in the background.
     pub fn warm(&mut self) {
         self.ask("touch");
-        self.ask("run");
+        if self.busy {
+            self.ask("run");
+        }
     }
 
     /// Stops the background touching; then times one full pass over the working set.
