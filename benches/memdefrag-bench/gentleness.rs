@@ -280,6 +280,7 @@ pub fn gentleness(config: &Config, files: &Files) -> Scenario {
         // The squeezes above stop where the kernel would start swapping (at their target, or
         // with 256 MiB still available). The optimizer the seed describes allocates on, until
         // the kernel has moved other programs' pages into swap: here, half the swap file's worth.
+        // Like the machine-wide squeeze, it takes most of a minute: not in a quick run.
         prepare();
         let bytes = meminfo("MemAvailable") + config.swap_mib * MIB / 2;
         let f = s.method("squeeze_into_swap");
