@@ -55,8 +55,16 @@ impl SwapFile {
 
 impl Drop for SwapFile {
     fn drop(&mut self) {
-        let _ = Command::new("swapoff").arg(&self.path).status();
-        let _ = std::fs::remove_file(&self.path);
+        // A file still in use as swap is kept, and said so: deleting it would leave the swap on.
+        match Command::new("swapoff").arg(&self.path).status() {
+            Ok(status) if status.success() => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            _ => eprintln!(
+                "memdefrag-bench: could not switch off the swap file {}; run: swapoff {0} && rm {0}",
+                self.path.display()
+            ),
+        }
     }
 }
 

@@ -126,7 +126,13 @@ fn main() {
             }
             "--scenario" => {
                 i += 1;
-                let name = arg(i);
+                let Some(name) = args.get(i).map(String::as_str) else {
+                    eprintln!(
+                        "memdefrag-bench: --scenario needs a name: {}",
+                        SCENARIOS.join(", ")
+                    );
+                    std::process::exit(2);
+                };
                 if !SCENARIOS.contains(&name) {
                     eprintln!(
                         "memdefrag-bench: unknown scenario {name:?}; the scenarios are {}",
