@@ -11,9 +11,10 @@ use std::process::Command;
 use crate::files::write_file;
 use crate::probe::{Probe, Victim};
 use crate::scenarios::{
-    cache_in_cgroup, memdefrag, ms, sh, squeeze, squeeze_bounds, Figures, Files, Ran, Scenario,
+    cache_in_cgroup, memdefrag, ms, run_squeezer, sh, squeeze, squeeze_bounds, Figures, Files, Ran,
+    Scenario,
 };
-use crate::sys::{evict, major_faults, meminfo, read_through, resident_bytes, run_cost, wait_cost};
+use crate::sys::{evict, major_faults, meminfo, read_through, resident_bytes, run_cost};
 use crate::Config;
 
 const MIB: u64 = 1 << 20;
@@ -185,20 +186,9 @@ fn measure(method: &str, figures: &mut Figures, victims: &mut Victims, run: impl
 
 /// Runs the squeezer into swap (this binary's `--squeeze-into-swap` role) for `bytes`.
 fn squeeze_into_swap(bytes: u64) -> Ran {
-    let start = std::time::Instant::now();
-    let mut child = Command::new(std::env::current_exe().expect("current_exe"))
-        .arg("--squeeze-into-swap")
-        .arg(bytes.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn squeezer");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let cost = wait_cost(child, start);
-    // The squeezer prints one short line as it exits: the pipe holds it.
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut text).expect("read squeezer");
-    Ran::Squeeze(cost, text.trim().parse().ok())
+    let mut command = Command::new(std::env::current_exe().expect("current_exe"));
+    command.arg("--squeeze-into-swap").arg(bytes.to_string());
+    run_squeezer(command)
 }
 
 /// The memdefrag methods, each a purge or plan a user can pick, in the order they run.

@@ -29,35 +29,19 @@ pub fn read_into_cache_main(file: &Path, cgroup: &Path) {
 /// until the kernel has evicted FILE's cache down to TARGET bytes, then free it all. Exits 0 and
 /// prints the bytes allocated if it got there, exits 1 if it had to stop first.
 pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<&Path>) {
-    // The OOM killer's first choice, so that it can never take anything else down.
-    std::fs::write("/proc/self/oom_score_adj", "1000").expect("oom_score_adj");
     if let Some(cgroup) = cgroup {
         MemoryCgroup::join(cgroup);
     }
-    let mut chunks = Vec::new();
-    let mut allocated = 0u64;
-    let reached = loop {
+    allocate_until(|allocated| {
         let resident = resident_bytes(file);
         if resident <= target {
-            break true;
+            return Err(true);
         }
-        let chunk = ((resident - target) / 2).clamp(MIN_CHUNK, MAX_CHUNK) & !(MIN_CHUNK - 1);
-        let chunk = chunk as usize;
         if allocated >= max || (cgroup.is_none() && meminfo("MemAvailable") < MACHINE_FLOOR) {
-            break false;
+            return Err(false);
         }
-        // Unmapped below.
-        let addr = map_anonymous(chunk);
-        touch_every_page(addr, chunk);
-        chunks.push((addr, chunk));
-        allocated += chunk as u64;
-    };
-    for (addr, len) in chunks {
-        // SAFETY: each is a mapping of `len` bytes made above.
-        unsafe { libc::munmap(addr, len) };
-    }
-    println!("{allocated}");
-    std::process::exit(if reached { 0 } else { 1 });
+        Ok(((resident - target) / 2).clamp(MIN_CHUNK, MAX_CHUNK) & !(MIN_CHUNK - 1))
+    })
 }
 
 /// `--squeeze-into-swap BYTES`: the crude optimizer the seed describes — allocate and touch BYTES,
@@ -65,20 +49,32 @@ pub fn squeeze_main(file: &Path, target: u64, max: u64, cgroup: Option<&Path>) {
 /// room, then free it all. Exits 0 and prints the bytes allocated if it got there, exits 1 if it
 /// stopped first because free swap ran low.
 pub fn squeeze_into_swap_main(bytes: u64) {
+    allocate_until(|allocated| {
+        if allocated >= bytes {
+            return Err(true);
+        }
+        if meminfo("SwapFree") < SWAP_FLOOR {
+            return Err(false);
+        }
+        Ok(SWAP_CHUNK
+            .min(bytes - allocated)
+            .next_multiple_of(page() as u64))
+    })
+}
+
+/// A squeezer's life: as the OOM killer's first choice, allocate and touch the chunks `next`
+/// asks for (given the bytes allocated so far) until it says to stop, `Err(reached)`; then free
+/// them all, print the bytes allocated and exit 0 if the squeeze reached its goal, 1 if not.
+fn allocate_until(mut next: impl FnMut(u64) -> Result<u64, bool>) -> ! {
     // The OOM killer's first choice, so that it can never take anything else down.
     std::fs::write("/proc/self/oom_score_adj", "1000").expect("oom_score_adj");
     let mut chunks = Vec::new();
     let mut allocated = 0u64;
     let reached = loop {
-        if allocated >= bytes {
-            break true;
-        }
-        if meminfo("SwapFree") < SWAP_FLOOR {
-            break false;
-        }
-        let chunk = SWAP_CHUNK
-            .min(bytes - allocated)
-            .next_multiple_of(page() as u64) as usize;
+        let chunk = match next(allocated) {
+            Ok(chunk) => chunk as usize,
+            Err(reached) => break reached,
+        };
         // Unmapped below.
         let addr = map_anonymous(chunk);
         touch_every_page(addr, chunk);

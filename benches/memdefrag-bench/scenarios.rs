@@ -279,6 +279,12 @@ pub fn squeeze(files: &Files, target: u64, max: u64, cgroup: Option<&Path>) -> R
     if let Some(cgroup) = cgroup {
         command.arg(cgroup);
     }
+    run_squeezer(command)
+}
+
+/// Runs a squeezer role of this binary and returns its cost and, from the one line it prints as
+/// it exits, what it allocated.
+pub fn run_squeezer(mut command: Command) -> Ran {
     let start = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
