@@ -349,12 +349,15 @@ impl SwapFile {
                 &format!("of={}", path.display()),
                 "bs=1M",
                 &format!("count={}", len / MIB),
+                // On disk before it is used: no dirty data left for the flusher to write while
+                // later tests count dirty pages.
+                "conv=fsync",
                 "status=none",
             ],
         );
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
-        run_ok("mkswap", &["-q", path.to_str().unwrap()]);
+        run_ok("mkswap", &[path.to_str().unwrap()]);
         let swap = SwapFile { _dir: dir, path };
         run_ok("swapon", &[swap.path.to_str().unwrap()]);
         swap
@@ -378,33 +381,123 @@ fn status_bytes(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// A child process holding `len` bytes of pseudo-random anonymous data, which it checks against
+/// the same sequence when released: pages that went to swap must come back intact. It only makes
+/// raw system calls after fork, which is safe in a multi-threaded parent; no interpreter needed,
+/// so the test also runs in the lab's minimal guests.
+struct AnonymousChild {
+    pid: libc::pid_t,
+    release: libc::c_int,
+    verdict: libc::c_int,
+}
+
+/// The data: xorshift64, which does not compress (zswap cannot shrink it to nothing).
+fn next_word(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+impl AnonymousChild {
+    fn spawn(len: usize) -> AnonymousChild {
+        const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+        let (mut ready, mut release, mut verdict) = ([0; 2], [0; 2], [0; 2]);
+        // SAFETY: plain pipe creation into live arrays, close-on-exec so that processes other
+        // tests spawn do not inherit them.
+        unsafe {
+            for pipe in [&mut ready, &mut release, &mut verdict] {
+                assert_eq!(libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC), 0);
+            }
+        }
+        // SAFETY: the child runs only async-signal-safe system calls and arithmetic, and leaves
+        // with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: in the child: map anonymous memory, fill it, say so, wait, check, report.
+            unsafe {
+                let addr = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                if addr == libc::MAP_FAILED {
+                    libc::_exit(1);
+                }
+                let words = std::slice::from_raw_parts_mut(addr.cast::<u64>(), len / 8);
+                let mut state = SEED;
+                for w in words.iter_mut() {
+                    *w = next_word(&mut state);
+                }
+                libc::write(ready[1], b"r".as_ptr().cast(), 1);
+                let mut buf = [0u8; 1];
+                libc::read(release[0], buf.as_mut_ptr().cast(), 1);
+                let mut state = SEED;
+                let same = words.iter().all(|&w| w == next_word(&mut state));
+                let answer = if same { b"s" } else { b"c" };
+                libc::write(verdict[1], answer.as_ptr().cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: closing the ends the parent does not use.
+        unsafe {
+            libc::close(ready[1]);
+            libc::close(release[0]);
+            libc::close(verdict[1]);
+        }
+        let child = AnonymousChild {
+            pid,
+            release: release[1],
+            verdict: verdict[0],
+        };
+        let mut buf = [0u8; 1];
+        // SAFETY: reading one byte into a live buffer, then closing our read end.
+        let n = unsafe {
+            let n = libc::read(ready[0], buf.as_mut_ptr().cast(), 1);
+            libc::close(ready[0]);
+            n
+        };
+        assert_eq!(n, 1, "the child could not map its memory");
+        child
+    }
+
+    /// Releases the child and waits for its verdict: whether every word read back is the one
+    /// written.
+    fn data_intact(self) -> bool {
+        let mut buf = [0u8; 1];
+        // SAFETY: one byte to our end of the release pipe, one byte read into a live buffer.
+        let n = unsafe {
+            libc::write(self.release, b"c".as_ptr().cast(), 1);
+            libc::read(self.verdict, buf.as_mut_ptr().cast(), 1)
+        };
+        n == 1 && buf[0] == b's'
+    }
+}
+
+impl Drop for AnonymousChild {
+    fn drop(&mut self) {
+        // SAFETY: closing our pipe ends releases a child still waiting; then reap it.
+        unsafe {
+            libc::close(self.release);
+            libc::close(self.verdict);
+            let mut status = 0;
+            libc::waitpid(self.pid, &raw mut status, 0);
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs root; scripts/test runs it"]
 fn root_working_sets_pages_anonymous_data_out_to_swap_and_it_reads_back_intact() {
-    use std::io::{BufRead, BufReader, Write};
-
     require_root();
     let _lock = kernel_state_lock();
     let _swap = SwapFile::new(512 * MIB);
-    // A helper that holds 256 MiB of random anonymous data, hashes it, and on a line from us
-    // hashes it again.
-    let helper = r#"
-import hashlib, os, sys
-data = bytearray(os.urandom(256 << 20))
-before = hashlib.sha256(data).hexdigest()
-print("ready", flush=True)
-sys.stdin.readline()
-print("same" if hashlib.sha256(data).hexdigest() == before else "CHANGED", flush=True)
-"#;
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", helper])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let child = AnonymousChild::spawn(256 * MIB);
+    let pid = child.pid as u32;
     let swap_before = status_bytes(pid, "VmSwap");
 
     let (out, report) = memdefrag_json(&[
@@ -426,12 +519,5 @@ print("same" if hashlib.sha256(data).hexdigest() == before else "CHANGED", flush
         swap_after >= swap_before + 128 * MIB as u64,
         "VmSwap {swap_before} -> {swap_after}: the helper's data did not go to swap"
     );
-
-    child.stdin.as_mut().unwrap().write_all(b"check\n").unwrap();
-    assert_eq!(
-        lines.next().unwrap().unwrap(),
-        "same",
-        "the data read back differs"
-    );
-    child.wait().unwrap();
+    assert!(child.data_intact(), "the data read back differs");
 }

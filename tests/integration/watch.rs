@@ -213,7 +213,20 @@ pub(crate) mod linux {
         let (_dir, exe) = crate::linux::unprivileged_copy();
         let out = crate::linux::as_nobody(&exe, &["watch", "--once", "--usage-above", "0"]);
         assert_exit(&out, 77);
-        assert!(stderr(&out).contains("drop_caches"), "{}", stderr(&out));
+        // The watch's default operation: standby-low where the kernel has it (memory.reclaim on
+        // cgroup v2), standby (drop_caches) elsewhere.
+        let (_, ops) = memdefrag_json(&["ops", "--json"]);
+        let low_supported = ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["op"] == "standby-low" && o["supported"] == true);
+        let knob = if low_supported {
+            "memory.reclaim"
+        } else {
+            "drop_caches"
+        };
+        assert!(stderr(&out).contains(knob), "{}", stderr(&out));
 
         let out = crate::linux::as_nobody(
             &exe,

@@ -103,7 +103,9 @@ pub struct Evicted {
 pub struct Stayed {
     /// Dirty: without --flush they are not written, so they stay.
     pub dirty_bytes: u64,
-    /// Being written back.
+    /// Being written back: under writeback when measured, or dirty or under writeback when the
+    /// eviction ran and written back since (the kernel starts writing a file's dirty pages when
+    /// asked to drop them, and cannot drop them until that ends).
     pub writeback_bytes: u64,
     /// Neither: mapped or locked by a process.
     pub mapped_or_locked_bytes: u64,
@@ -376,24 +378,120 @@ fn evict_one(path: &Path, flush: bool, dry_run: bool) -> std::io::Result<Evicted
     platform::drop_pages(&file, flush)?;
     if let Ok(after) = measure(&file, size)? {
         entry.cached_after_bytes = Some(after.cached_bytes);
-        entry.stayed = (after.cached_bytes > 0).then(|| why_stayed(&after));
+        let before = before.as_ref().ok();
+        entry.stayed = (after.cached_bytes > 0).then(|| why_stayed(before, &after, flush));
     }
     Ok(entry)
 }
 
-/// Why cached pages stayed after DONTNEED, from the counts after it.
-fn why_stayed(after: &platform::FilePages) -> Stayed {
+/// Why cached pages stayed after DONTNEED, from the counts before and after it.
+///
+/// DONTNEED starts writeback of the dirty pages it cannot drop, and a page whose writeback ends
+/// before the second count is clean and cached by then, though nothing maps it: without
+/// `--flush`, as many clean pages as were dirty or under writeback before (and no longer are)
+/// are counted as written back meanwhile, and only the rest as mapped or locked.
+fn why_stayed(
+    before: Option<&platform::FilePages>,
+    after: &platform::FilePages,
+    flush: bool,
+) -> Stayed {
     let (Some(dirty), Some(writeback)) = (after.dirty_bytes, after.writeback_bytes) else {
         return Stayed {
             unknown_bytes: after.cached_bytes,
             ..Stayed::default()
         };
     };
+    let clean = after.cached_bytes.saturating_sub(dirty + writeback);
+    let unwritten_before = match before {
+        Some(&platform::FilePages {
+            dirty_bytes: Some(d),
+            writeback_bytes: Some(w),
+            ..
+        }) if !flush => d + w,
+        _ => 0,
+    };
+    let written_meanwhile = clean.min(unwritten_before.saturating_sub(dirty + writeback));
     Stayed {
         dirty_bytes: dirty,
-        writeback_bytes: writeback,
-        mapped_or_locked_bytes: after.cached_bytes.saturating_sub(dirty + writeback),
+        writeback_bytes: writeback + written_meanwhile,
+        mapped_or_locked_bytes: clean - written_meanwhile,
         unknown_bytes: 0,
+    }
+}
+
+#[cfg(test)]
+mod stayed_tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn pages(cached: u64, dirty: u64, writeback: u64) -> platform::FilePages {
+        platform::FilePages {
+            cached_bytes: cached,
+            dirty_bytes: Some(dirty),
+            writeback_bytes: Some(writeback),
+            source: "cachestat",
+        }
+    }
+
+    #[test]
+    fn pages_written_back_during_the_eviction_are_not_taken_for_mapped_ones() {
+        // 8 MiB dirty before; after, 6 MiB still under writeback and 2 MiB already clean.
+        let stayed = why_stayed(
+            Some(&pages(8 * MIB, 8 * MIB, 0)),
+            &pages(8 * MIB, 0, 6 * MIB),
+            false,
+        );
+        assert_eq!(
+            stayed,
+            Stayed {
+                dirty_bytes: 0,
+                writeback_bytes: 8 * MIB,
+                mapped_or_locked_bytes: 0,
+                unknown_bytes: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn clean_pages_beyond_what_was_unwritten_are_mapped_or_locked() {
+        // 4 MiB clean and mapped, 2 MiB dirty before; after, 1 MiB dirty and all the rest clean.
+        let stayed = why_stayed(
+            Some(&pages(6 * MIB, 2 * MIB, 0)),
+            &pages(6 * MIB, MIB, 0),
+            false,
+        );
+        assert_eq!(
+            (
+                stayed.dirty_bytes,
+                stayed.writeback_bytes,
+                stayed.mapped_or_locked_bytes
+            ),
+            (MIB, MIB, 4 * MIB)
+        );
+    }
+
+    #[test]
+    fn with_flush_clean_pages_that_stay_are_mapped_or_locked() {
+        // --flush wrote everything before the drop: what stays clean is held by a process.
+        let stayed = why_stayed(
+            Some(&pages(4 * MIB, 4 * MIB, 0)),
+            &pages(4 * MIB, 0, 0),
+            true,
+        );
+        assert_eq!(stayed.mapped_or_locked_bytes, 4 * MIB);
+        assert_eq!(stayed.writeback_bytes, 0);
+    }
+
+    #[test]
+    fn without_dirty_counts_every_page_is_unknown() {
+        let after = platform::FilePages {
+            cached_bytes: 3 * MIB,
+            dirty_bytes: None,
+            writeback_bytes: None,
+            source: "mincore",
+        };
+        assert_eq!(why_stayed(None, &after, false).unknown_bytes, 3 * MIB);
     }
 }
 

@@ -54,7 +54,9 @@ pub(crate) fn check_writable(path: impl AsRef<Path>) -> Result<(), NotPrivileged
     })
 }
 
-/// Whether the knob exists on this kernel.
+/// Whether the knob exists on this kernel. A path this process may not look up (EACCES on a
+/// directory on the way) counts as present: the privilege check then says what is missing,
+/// instead of calling the operation unsupported.
 pub(crate) fn exists(path: &str) -> bool {
-    Path::new(path).exists()
+    !matches!(Path::new(path).try_exists(), Ok(false))
 }
