@@ -16,7 +16,8 @@ macro_rules! fixture {
 }
 
 /// (kernel, meminfo, buddyinfo, vmstat, page size) of each well-formed fixture set.
-const KERNELS: [(&str, &str, &str, &str, u64); 5] = [
+/// The two Debian sets are from the lab's guests (scripts/lab: 3 GiB, cgroup v2, swap on).
+const KERNELS: [(&str, &str, &str, &str, u64); 7] = [
     (
         "2.6.32",
         fixture!("linux-2.6.32-x86_64", "meminfo"),
@@ -46,6 +47,20 @@ const KERNELS: [(&str, &str, &str, &str, u64); 5] = [
         65536,
     ),
     (
+        "6.1 debian",
+        fixture!("linux-6.1-x86_64-debian", "meminfo"),
+        fixture!("linux-6.1-x86_64-debian", "buddyinfo"),
+        fixture!("linux-6.1-x86_64-debian", "vmstat"),
+        4096,
+    ),
+    (
+        "6.12 debian",
+        fixture!("linux-6.12-x86_64-debian", "meminfo"),
+        fixture!("linux-6.12-x86_64-debian", "buddyinfo"),
+        fixture!("linux-6.12-x86_64-debian", "vmstat"),
+        4096,
+    ),
+    (
         "6.8 numa",
         fixture!("linux-6.8-x86_64", "meminfo"),
         fixture!("linux-6.8-x86_64", "buddyinfo"),
@@ -61,7 +76,13 @@ fn every_kernels_files_parse_into_consistent_figures() {
         assert!(m.mem_total > 0, "{kernel}");
         assert!(m.mem_free <= m.mem_total, "{kernel}");
         assert!(m.mem_available <= m.mem_total, "{kernel}");
-        assert!(m.mem_available >= m.mem_free, "{kernel}");
+        // MemAvailable is not bounded below by MemFree: the kernel keeps its reserves out of it
+        // (the Debian guests, nearly idle, show less available than free). It is bounded above
+        // by free memory plus what reclaim can take.
+        assert!(
+            m.mem_available <= m.mem_free + m.active_file + m.inactive_file + m.slab_reclaimable,
+            "{kernel}"
+        );
         assert!(m.shmem <= m.cached, "{kernel}");
 
         let zones = buddyinfo::parse(buddy).unwrap_or_else(|e| panic!("{kernel} buddyinfo: {e}"));
