@@ -92,6 +92,19 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// In a virtual machine: give the hypervisor back the memory this guest does not use.
+    /// Pages out what was not accessed within --keep-hot (the kernel tracks it: DAMON where the
+    /// kernel has it), keeps the rest, then compacts until the free memory lies in blocks the
+    /// balloon's free page reporting hands to the host. Needs root; Linux guests only.
+    GiveBack {
+        /// Keep memory accessed within this long (the kernel watches this long before it knows
+        /// what was not used).
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+        keep_hot: Duration,
+        /// Say what it would do and how much the host could take now; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run `watch` as a Windows service: unattended, from boot, across log-offs.
     #[command(subcommand)]
     Service(ServiceCommand),

@@ -110,6 +110,7 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
                 exit::OK
             }))
         }
+        Command::GiveBack { keep_hot, dry_run } => give_back(keep_hot, dry_run, json),
         Command::Service(command) => service::run(&system, command, json),
         Command::Generate(what) => generate(what),
     }
@@ -190,6 +191,26 @@ fn execute(
         eprintln!("memdefrag: operation '{op}' failed: {err}");
     }
     Ok(exit_code(result.exit_code()))
+}
+
+fn give_back(keep_hot: Duration, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let options = memdefrag::giveback::GiveBackOptions { keep_hot, dry_run };
+    let stop = Stop::new();
+    let interrupts = interrupt::catch(stop.clone()).context("install the signal handlers")?;
+    let report = memdefrag::giveback::give_back(&options, &stop)?;
+    show(json, &report, render::give_back)?;
+    if let Some(code) = interrupts.exit_code() {
+        eprintln!("memdefrag: interrupted; the report above shows what ran");
+        return Ok(exit_code(code));
+    }
+    if let Some(step) = report.steps.iter().find(|s| s.error.is_some()) {
+        eprintln!(
+            "memdefrag: give-back's {} step failed: {}",
+            step.step,
+            step.error.as_ref().expect("an error")
+        );
+    }
+    Ok(exit_code(report.exit_code()))
 }
 
 fn watch(system: &Native, args: &WatchArgs, json: bool) -> anyhow::Result<ExitCode> {

@@ -37,6 +37,11 @@ pub(crate) fn error(err: &Error) -> String {
         } => {
             format!("operation '{op}' needs {needs}.\n{}", remedy(*r))
         }
+        Error::FeatureNotPrivileged {
+            feature,
+            needs,
+            remedy: r,
+        } => format!("{feature} needs {needs}.\n{}", remedy(*r)),
         Error::FilterWithoutWorkingSets => "--only and --exclude choose the processes of \
              working-sets, which this plan does not run (add working-sets to it)"
             .into(),

@@ -708,17 +708,40 @@ fn root_purge_standby_low_reclaims_cold_file_pages_and_swaps_nothing() {
     let file = CachedFile::new(64 * MIB);
     assert!(file.residency() > 0.9, "not cached: {}", file.residency());
     let swapped_out = vmstat("pswpout");
+    let inactive = meminfo("Inactive(file)");
 
     let (out, report) = memdefrag_json(&["purge", "standby-low", "--json"]);
     assert_exit(&out, 0);
     assert_all_ok(&report);
-    let counts = &report["operations"][0]["counts"];
-    assert!(counts["requested_bytes"].as_u64().unwrap() > 0, "{counts}");
+    let op = &report["operations"][0];
+    let requested = op["counts"]["requested_bytes"].as_u64().unwrap();
+    // It asks for what the kernel calls inactive file pages, which moved a little meanwhile.
     assert!(
-        file.residency() < 0.5,
-        "the cold file stayed: {}",
-        file.residency()
+        requested.abs_diff(inactive) <= 16 * MIB as u64,
+        "{op} vs {inactive}"
     );
+    if inactive >= 64 * MIB as u64 {
+        assert!(
+            file.residency() < 0.5,
+            "the cold file stayed: {}",
+            file.residency()
+        );
+    } else {
+        // MGLRU (6.1+, on by default in 6.12) counts its two youngest generations as active,
+        // and a file read once lies in one of them until the kernel next ages its lists: then
+        // nothing is inactive yet, and standby-low takes only what is, and says so.
+        let lru_gen = std::fs::read_to_string("/sys/kernel/mm/lru_gen/enabled").unwrap_or_default();
+        assert!(
+            !lru_gen.trim().is_empty() && lru_gen.trim() != "0x0000",
+            "only MGLRU leaves a file read once out of Inactive(file) ({inactive} bytes)"
+        );
+        if requested == 0 {
+            assert_eq!(
+                op["notes"],
+                serde_json::json!(["no inactive file pages to reclaim"])
+            );
+        }
+    }
     assert_eq!(vmstat("pswpout"), swapped_out, "standby-low swapped out");
 }
 

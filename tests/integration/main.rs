@@ -19,6 +19,8 @@ mod faults;
 #[cfg(target_os = "linux")]
 mod file_cache;
 #[cfg(target_os = "linux")]
+mod giveback;
+#[cfg(target_os = "linux")]
 mod linux;
 mod metrics;
 mod service;

@@ -173,6 +173,39 @@ pub struct Outcome {
     pub processes: Vec<TrimmedProcess>,
 }
 
+/// How the cold memory is found and reclaimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColdMethod {
+    /// DAMON watches physical memory and pages out regions not accessed for `keep_hot`.
+    Damon,
+    /// The root cgroup's `memory.reclaim`, in steps, stopping when refaults show the reclaimed
+    /// pages were in use.
+    ReclaimSteps,
+    /// Nothing: only compaction (the kernel offers no way to tell cold memory from hot).
+    None,
+}
+
+/// Free memory that stays with the guest after compaction, by why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stranded {
+    /// Free memory in blocks too small to report, in total.
+    pub bytes: u64,
+    /// The same, per migrate type of the pageblock it lies in (Unmovable, Movable, Reclaimable,
+    /// …): blocks in unmovable and reclaimable pageblocks cannot be merged by compaction, which
+    /// moves only movable pages.
+    pub by_migrate_type: Vec<MigrateTypeBytes>,
+}
+
+/// Free memory in one migrate type's pageblocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MigrateTypeBytes {
+    /// The kernel's name: Unmovable, Movable, Reclaimable, HighAtomic, CMA, Isolate.
+    pub migrate_type: String,
+    /// Bytes.
+    pub bytes: u64,
+}
+
 /// One process whose working set was trimmed: what moved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TrimmedProcess {

@@ -59,6 +59,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The process lacks the privilege a command other than an operation needs.
+    #[error("{feature} needs {needs}.\n{remedy}")]
+    FeatureNotPrivileged {
+        /// What was asked, e.g. "giving memory back to the hypervisor".
+        feature: &'static str,
+        /// What the process lacks.
+        needs: String,
+        /// What would give it.
+        remedy: Remedy,
+    },
+
     /// A stall window this process may not ask the kernel for.
     #[error(
         "without CAP_SYS_RESOURCE the kernel accepts only pressure windows that are whole \
@@ -118,7 +129,9 @@ impl Error {
             Error::Unsupported { .. }
             | Error::UnsupportedFeature { .. }
             | Error::UnsupportedPlatform(_) => exit::UNSUPPORTED,
-            Error::NotPrivileged { .. } => exit::NOT_PRIVILEGED,
+            Error::NotPrivileged { .. } | Error::FeatureNotPrivileged { .. } => {
+                exit::NOT_PRIVILEGED
+            }
             Error::Stats { .. } => exit::FAILED,
             Error::FilterWithoutWorkingSets | Error::PressureWindowNeedsPrivilege(_) => exit::USAGE,
         }

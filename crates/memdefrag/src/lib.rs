@@ -38,6 +38,7 @@ pub mod files;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod giveback;
 pub mod log;
 pub mod op;
 mod plan;

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("report", 3),
     ("plan", 4),
     ("files", 4),
+    ("giveback", 4),
     ("watch", 5),
     ("render", 6),
     ("units", 6),

@@ -217,6 +217,7 @@ impl ValidatedPlan {
             ));
             before.clone()
         });
+        notes.extend(crate::report::fragmentation_note(&before, &after));
         let mut report = Report::new(operations, before, after);
         report.notes = notes;
         report.interrupted = stop.is_requested();

@@ -31,7 +31,9 @@ use unsupported as imp;
 
 use std::time::Duration;
 
-use crate::backend::{Backend, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions};
+use crate::backend::{
+    Backend, ColdMethod, Estimate, NotPrivileged, OpInfo, OsError, Outcome, RunOptions, Stranded,
+};
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -68,6 +70,42 @@ pub(crate) fn file_pages(file: &std::fs::File, size: u64) -> std::io::Result<Fil
 /// Drops the clean, unmapped cached pages of `file`, writing its dirty pages first with `flush`.
 pub(crate) fn drop_pages(file: &std::fs::File, flush: bool) -> std::io::Result<()> {
     imp::drop_pages(file, flush)
+}
+
+/// Give-back's kernel side. The page reporting order of this guest, or why memory cannot be
+/// given back here (not a guest with free page reporting, or a platform without a way).
+pub(crate) fn give_back_support() -> Result<u32, String> {
+    imp::give_back_support()
+}
+
+/// Whether this process may give memory back (Linux: root, for DAMON, memory.reclaim,
+/// compact_memory and /proc/pagetypeinfo).
+pub(crate) fn check_give_back_privilege() -> Result<(), NotPrivileged> {
+    imp::check_give_back_privilege()
+}
+
+/// How cold memory can be found here, and why that way (one line).
+pub(crate) fn cold_method() -> (ColdMethod, String) {
+    imp::cold_method()
+}
+
+/// The kernel interface `method` uses, for the report and the dry run.
+pub(crate) fn cold_kernel_call(method: ColdMethod, keep_hot: Duration) -> String {
+    imp::cold_kernel_call(method, keep_hot)
+}
+
+/// Reclaims memory not accessed for `keep_hot`, with `method`; returns early on `stop`.
+pub(crate) fn reclaim_cold(
+    method: ColdMethod,
+    keep_hot: Duration,
+    stop: &crate::Stop,
+) -> Result<Outcome, OsError> {
+    imp::reclaim_cold(method, keep_hot, stop)
+}
+
+/// Free memory in blocks smaller than 2^`order` pages, by the migrate type of their pageblock.
+pub(crate) fn stranded(order: u32) -> Result<Stranded, OsError> {
+    imp::stranded(order)
 }
 
 /// The backend of the system memdefrag runs on.

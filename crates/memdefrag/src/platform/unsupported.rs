@@ -64,6 +64,39 @@ pub(crate) fn on_console_close(
 
 /// Why file-level cache commands cannot run here.
 const NO_FILE_CACHE: &str = "memdefrag has no backend for this operating system";
+const NO_GIVE_BACK: &str = NO_FILE_CACHE;
+
+// give-back: nothing here
+pub(crate) fn give_back_support() -> Result<u32, String> {
+    Err(NO_GIVE_BACK.into())
+}
+
+pub(crate) fn check_give_back_privilege() -> Result<(), NotPrivileged> {
+    Ok(())
+}
+
+pub(crate) fn cold_method() -> (crate::backend::ColdMethod, String) {
+    (crate::backend::ColdMethod::None, NO_GIVE_BACK.into())
+}
+
+pub(crate) fn cold_kernel_call(
+    _method: crate::backend::ColdMethod,
+    _keep_hot: std::time::Duration,
+) -> String {
+    "none".into()
+}
+
+pub(crate) fn reclaim_cold(
+    _method: crate::backend::ColdMethod,
+    _keep_hot: std::time::Duration,
+    _stop: &crate::Stop,
+) -> Result<Outcome, OsError> {
+    Err(OsError::other(NO_GIVE_BACK))
+}
+
+pub(crate) fn stranded(_order: u32) -> Result<crate::backend::Stranded, OsError> {
+    Err(OsError::other(NO_GIVE_BACK))
+}
 
 pub(crate) fn file_pages(
     _file: &std::fs::File,

@@ -7,12 +7,14 @@
 
 mod event;
 mod files;
+mod giveback;
 mod ops;
 mod run;
 mod status;
 
 pub use self::event::watch_event;
 pub use self::files::{evict, files};
+pub use self::giveback::give_back;
 pub use self::ops::ops;
 pub use self::run::{dry_run, report};
 pub use self::status::status;

@@ -30,6 +30,15 @@ pub(crate) fn reclaim_file() -> Result<PathBuf, String> {
     .clone()
 }
 
+/// The root cgroup's `memory.reclaim` whatever the kernel's version (without `swappiness=`
+/// before 6.11), for give-back's steps.
+pub(crate) fn reclaim_file_any_version() -> Result<PathBuf, String> {
+    let mounts = Process::myself()
+        .and_then(|p| p.mountinfo())
+        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    reclaim_file_in(&mounts, None)
+}
+
 fn reclaim_file_in(mounts: &MountInfos, kernel: Option<(u32, u32)>) -> Result<PathBuf, String> {
     let Some(v2) = mounts.iter().find(|m| m.fs_type == "cgroup2") else {
         return Err("cgroup v2 is not mounted".into());
@@ -87,17 +96,29 @@ pub(crate) fn reclaim(file: &Path, bytes: u64) -> Result<Outcome, OsError> {
             .push("no inactive file pages to reclaim".into());
         return Ok(outcome);
     }
-    let value = format!("{bytes} swappiness=0");
+    if !reclaim_step(file, bytes, Some(0))? {
+        outcome
+            .notes
+            .push("the kernel reclaimed less than requested (EAGAIN)".into());
+    }
+    Ok(outcome)
+}
+
+/// Asks the kernel to reclaim `bytes` through `file`, with `swappiness` where given. Whether it
+/// reclaimed all of it: the kernel answers EAGAIN when it reclaimed less than asked, which is
+/// not a failure, since the request is an upper bound.
+pub(crate) fn reclaim_step(
+    file: &Path,
+    bytes: u64,
+    swappiness: Option<u32>,
+) -> Result<bool, OsError> {
+    let value = match swappiness {
+        Some(s) => format!("{bytes} swappiness={s}"),
+        None => bytes.to_string(),
+    };
     match std::fs::write(file, &value) {
-        Ok(()) => Ok(outcome),
-        // The kernel answers EAGAIN when it reclaimed less than asked: not a failure here,
-        // since the request is an upper bound.
-        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-            outcome
-                .notes
-                .push("the kernel reclaimed less than requested (EAGAIN)".into());
-            Ok(outcome)
-        }
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(false),
         Err(e) => Err(OsError::from_io(
             &format!("write \"{value}\" to {}", file.display()),
             &e,

@@ -12,12 +12,13 @@
 
 pub(crate) mod buddyinfo;
 mod cgroup;
+mod damon;
 mod flush;
+mod giveback;
 mod knobs;
 pub(crate) mod meminfo;
 mod pagecache;
 mod pageout;
-#[allow(dead_code)] // give-back (next) reads it
 pub(crate) mod pagetypeinfo;
 pub(crate) mod psi;
 #[allow(unsafe_code)]
@@ -45,6 +46,11 @@ const CAP_SYS_RESOURCE: u32 = 24;
 /// Flush dirty data, drop the clean page cache it leaves, drop reclaimable slab, then compact
 /// what is free: the order `sync; echo 1 > drop_caches; echo 2 > drop_caches` takes. Compaction
 /// is left out on kernels built without it, rather than failing the whole plan.
+pub(crate) use giveback::{
+    check_give_back_privilege, cold_kernel_call, cold_method, give_back_support, reclaim_cold,
+    stranded,
+};
+
 pub(crate) fn default_plan() -> Vec<Op> {
     let mut plan = vec![Op::Modified, Op::Standby, Op::SystemWorkingSet];
     if knobs::exists(knobs::COMPACT_MEMORY) {

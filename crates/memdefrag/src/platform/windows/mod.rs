@@ -74,6 +74,54 @@ pub(crate) fn drop_pages(_file: &std::fs::File, _flush: bool) -> std::io::Result
     ))
 }
 
+/// Why `give-back` refuses on Windows. Hyper-V's Dynamic Memory takes memory back from a
+/// Windows guest through its balloon driver, on the host's initiative and sized from the guest's
+/// committed memory; Microsoft documents no call by which a program in the guest hands memory to
+/// the host (the guest-to-host hints are hypercalls, kernel mode only).
+///
+/// # References
+/// - [Hyper-V Dynamic Memory](https://learn.microsoft.com/windows-server/virtualization/hyper-v/dynamic-memory)
+#[cfg(windows)]
+const NO_GIVE_BACK: &str = "a Windows guest gives memory back to Hyper-V through its Dynamic \
+    Memory balloon driver, which the host drives from the guest's committed memory; Windows has \
+    no documented call for a program to hand memory to the host (to free memory the host can \
+    then balloon away, run 'memdefrag purge standby')";
+
+// give-back: the host balloons a Windows guest; see NO_GIVE_BACK
+#[cfg(windows)]
+pub(crate) fn give_back_support() -> Result<u32, String> {
+    Err(NO_GIVE_BACK.into())
+}
+
+#[cfg(windows)]
+pub(crate) fn check_give_back_privilege() -> Result<(), NotPrivileged> {
+    Ok(())
+}
+
+#[cfg(windows)]
+pub(crate) fn cold_method() -> (crate::backend::ColdMethod, String) {
+    (crate::backend::ColdMethod::None, NO_GIVE_BACK.into())
+}
+
+#[cfg(windows)]
+pub(crate) fn cold_kernel_call(_method: crate::backend::ColdMethod, _keep_hot: Duration) -> String {
+    "none".into()
+}
+
+#[cfg(windows)]
+pub(crate) fn reclaim_cold(
+    _method: crate::backend::ColdMethod,
+    _keep_hot: Duration,
+    _stop: &crate::Stop,
+) -> Result<Outcome, OsError> {
+    Err(OsError::other(NO_GIVE_BACK))
+}
+
+#[cfg(windows)]
+pub(crate) fn stranded(_order: u32) -> Result<crate::backend::Stranded, OsError> {
+    Err(OsError::other(NO_GIVE_BACK))
+}
+
 impl<A: NtApi + Send + Sync + 'static> Backend for Windows<A> {
     fn platform(&self) -> &'static str {
         ops::PLATFORM
