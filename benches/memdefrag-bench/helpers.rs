@@ -93,6 +93,14 @@ fn allocate_until(mut next: impl FnMut(u64) -> Result<u64, bool>) -> ! {
 /// and hold the rest until stdin closes: free memory is then scattered in single pages.
 pub fn fragment_main(bytes: usize) {
     // Held until the process exits.
+    hold_with_holes(bytes);
+    for _ in std::io::stdin().lock().lines() {}
+}
+
+/// Maps `bytes` of anonymous memory in small pages, touches every page, frees every other one
+/// (4 KiB holes the kernel cannot merge until compaction moves the rest), and says "ready" on
+/// stdout. Returns the mapping, which the caller keeps.
+fn hold_with_holes(bytes: usize) -> *mut libc::c_void {
     let addr = map_anonymous(bytes);
     let page = page();
     // SAFETY: advice on our own mapping: small pages, so that freeing one frees one page.
@@ -105,7 +113,7 @@ pub fn fragment_main(bytes: usize) {
     let mut out = std::io::stdout();
     writeln!(out, "ready").expect("stdout");
     out.flush().expect("flush");
-    for _ in std::io::stdin().lock().lines() {}
+    addr
 }
 
 /// A fresh private anonymous read-write mapping of `len` bytes; the caller unmaps it.
@@ -130,5 +138,41 @@ pub fn touch_every_page(addr: *mut libc::c_void, len: usize) {
     for off in (0..len).step_by(page()) {
         // SAFETY: `off` is inside the `len`-byte writable mapping at `addr`.
         unsafe { std::ptr::write_volatile(addr.cast::<u8>().add(off), 1) };
+    }
+}
+
+/// `--fragment-hot BYTES INTERVAL_MS`: as `--fragment`, then keeps touching the half it holds
+/// every INTERVAL_MS, as a program in use does (the give-back benchmark's hot anonymous set).
+pub fn fragment_hot_main(bytes: usize, interval_ms: u64) {
+    let addr = hold_with_holes(bytes);
+    let page = page();
+    loop {
+        let mut sum = 0u8;
+        for off in (0..bytes).step_by(2 * page) {
+            // SAFETY: `off` is inside the mapping, which lives as long as the process.
+            sum = sum.wrapping_add(unsafe { std::ptr::read_volatile(addr.cast::<u8>().add(off)) });
+        }
+        std::hint::black_box(sum);
+        std::thread::sleep(std::time::Duration::from_millis(interval_ms));
+    }
+}
+
+/// `--reread FILE INTERVAL_MS STATS`: reads FILE every INTERVAL_MS, as a program re-reading its
+/// data does, and after each pass writes "<passes> <slowest pass in ms since the last reset>" to
+/// STATS. Deleting STATS resets the slowest pass (the benchmark does so when a method starts).
+pub fn reread_main(file: &Path, interval_ms: u64, stats: &Path) {
+    let mut slowest = 0.0f64;
+    let mut passes = 0u64;
+    loop {
+        let started = std::time::Instant::now();
+        std::fs::read(file).expect("read the hot file");
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        passes += 1;
+        if !stats.exists() {
+            slowest = 0.0;
+        }
+        slowest = slowest.max(ms);
+        let _ = std::fs::write(stats, format!("{passes} {slowest:.1}\n"));
+        std::thread::sleep(std::time::Duration::from_millis(interval_ms));
     }
 }

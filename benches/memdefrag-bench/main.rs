@@ -90,6 +90,19 @@ fn main() {
             return helpers::squeeze_into_swap_main(arg(1).parse().expect("bytes"))
         }
         Some("--fragment") => return helpers::fragment_main(arg(1).parse().expect("bytes")),
+        Some("--fragment-hot") => {
+            return helpers::fragment_hot_main(
+                arg(1).parse().expect("bytes"),
+                arg(2).parse().expect("interval in ms"),
+            )
+        }
+        Some("--reread") => {
+            return helpers::reread_main(
+                arg(1).as_ref(),
+                arg(2).parse().expect("interval in ms"),
+                arg(3).as_ref(),
+            )
+        }
         _ => {}
     }
 

@@ -87,15 +87,7 @@ fn status_table_is_human_sized() {
 
 #[test]
 fn ops_json_maps_each_op_to_its_linux_call() {
-    let (_, ops) = memdefrag_json(&["ops", "--json"]);
-    let find = |name: &str| {
-        ops.as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["op"] == name)
-            .cloned()
-            .unwrap()
-    };
+    let find = ops_row;
     assert_eq!(
         find("standby")["kernel_call"],
         "write \"1\" to /proc/sys/vm/drop_caches"
@@ -684,14 +676,7 @@ fn root_every_operation_runs_where_supported_and_exits_3_with_one_line_where_not
 fn root_purge_standby_low_reclaims_cold_file_pages_and_swaps_nothing() {
     require_root();
     let _lock = kernel_state_lock();
-    let (_, ops) = memdefrag_json(&["ops", "--json"]);
-    let row = ops
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["op"] == "standby-low")
-        .unwrap()
-        .clone();
+    let row = ops_row("standby-low");
     if row["supported"] == false {
         let out = memdefrag(&["purge", "standby-low"]);
         assert_exit(&out, 3);
@@ -761,13 +746,7 @@ fn root_rejected_requests_run_nothing() {
     for op in ["flush-volumes", "combine"] {
         assert_exit(&memdefrag(&["purge", "standby", op]), 3);
     }
-    let (_, ops) = memdefrag_json(&["ops", "--json"]);
-    let low = ops
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["op"] == "standby-low")
-        .unwrap();
+    let low = ops_row("standby-low");
     if low["supported"] == false {
         let out = memdefrag(&["purge", "standby", "standby-low"]);
         assert_exit(&out, 3);

@@ -132,6 +132,17 @@ pub fn require_elevation() {
     );
 }
 
+/// The row of `memdefrag ops --json` for the operation `name`.
+pub fn ops_row(name: &str) -> serde_json::Value {
+    let (_, ops) = memdefrag_json(&["ops", "--json"]);
+    ops.as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["op"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no operation {name} in {ops}"))
+}
+
 /// An operation this system does not support (every platform lacks one: Linux the registry,
 /// Windows compaction).
 pub fn unsupported_op() -> String {

@@ -57,7 +57,8 @@ pub(crate) mod linux {
 
     use crate::pagecache::{CachedFile, UncachedFile};
     use crate::util::{
-        assert_exit, bin, kernel_state_lock, memdefrag, memdefrag_json, require_root, stderr,
+        assert_exit, bin, kernel_state_lock, memdefrag, memdefrag_json, ops_row, require_root,
+        stderr,
     };
 
     const MIB: usize = 1 << 20;
@@ -215,13 +216,7 @@ pub(crate) mod linux {
         assert_exit(&out, 77);
         // The watch's default operation: standby-low where the kernel has it (memory.reclaim on
         // cgroup v2), standby (drop_caches) elsewhere.
-        let (_, ops) = memdefrag_json(&["ops", "--json"]);
-        let low_supported = ops
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|o| o["op"] == "standby-low" && o["supported"] == true);
-        let knob = if low_supported {
+        let knob = if ops_row("standby-low")["supported"] == true {
             "memory.reclaim"
         } else {
             "drop_caches"

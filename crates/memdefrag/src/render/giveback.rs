@@ -4,7 +4,6 @@ use std::fmt::Write;
 
 use super::{human_bytes, human_signed};
 use crate::giveback::{ColdMethod, GiveBackReport};
-use crate::report::Status;
 
 /// A give-back's report (or, with `dry_run`, its plan) for people.
 pub fn give_back(r: &GiveBackReport) -> String {
@@ -37,12 +36,7 @@ pub fn give_back(r: &GiveBackReport) -> String {
     } else {
         let _ = writeln!(out);
         for s in &r.steps {
-            let status = match s.status {
-                Status::Ok => "ok",
-                Status::Failed => "FAILED",
-                Status::Skipped => "skipped",
-                Status::Interrupted => "INTERRUPTED",
-            };
+            let status = super::status_word(s.status);
             let time = if s.duration_ms >= 1000.0 {
                 format!("{:.1} s", s.duration_ms / 1000.0)
             } else {
@@ -71,28 +65,19 @@ pub fn give_back(r: &GiveBackReport) -> String {
                 let _ = writeln!(out, "  {:<9} error: {e}", "");
             }
         }
-        let _ = writeln!(
-            out,
-            "\n  {:<11} {:>12} {:>12} {:>12}",
-            "", "before", "after", "change"
+        super::change_table(
+            &mut out,
+            11,
+            &[
+                (
+                    "reportable",
+                    r.reportable_before_bytes,
+                    r.reportable_after_bytes,
+                ),
+                ("free", r.before.free_bytes, r.after.free_bytes),
+                ("cache", r.before.cache_bytes, r.after.cache_bytes),
+            ],
         );
-        for (name, before, after) in [
-            (
-                "reportable",
-                r.reportable_before_bytes,
-                r.reportable_after_bytes,
-            ),
-            ("free", r.before.free_bytes, r.after.free_bytes),
-            ("cache", r.before.cache_bytes, r.after.cache_bytes),
-        ] {
-            let _ = writeln!(
-                out,
-                "  {name:<11} {:>12} {:>12} {:>12}",
-                human_bytes(before),
-                human_bytes(after),
-                human_signed(after as i64 - before as i64)
-            );
-        }
         let _ = writeln!(
             out,
             "\ngave back {} to the host (free memory in blocks of {block} or more) in {:.1} s",

@@ -65,3 +65,33 @@ fn trim_line_ends(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The word for how an operation or step ended, in a report's table.
+fn status_word(status: crate::report::Status) -> &'static str {
+    use crate::report::Status;
+    match status {
+        Status::Ok => "ok",
+        Status::Failed => "FAILED",
+        Status::Skipped => "skipped",
+        Status::Interrupted => "INTERRUPTED",
+    }
+}
+
+/// A before/after/change table of byte figures, its names `width` wide.
+fn change_table(out: &mut String, width: usize, rows: &[(&str, u64, u64)]) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        out,
+        "\n  {:<width$} {:>12} {:>12} {:>12}",
+        "", "before", "after", "change"
+    );
+    for &(name, before, after) in rows {
+        let _ = writeln!(
+            out,
+            "  {name:<width$} {:>12} {:>12} {:>12}",
+            human_bytes(before),
+            human_bytes(after),
+            human_signed(after as i64 - before as i64)
+        );
+    }
+}

@@ -63,12 +63,7 @@ fn trimmed(out: &mut String, processes: &[crate::backend::TrimmedProcess]) {
 pub fn report(r: &Report) -> String {
     let mut out = String::new();
     for o in &r.operations {
-        let status = match o.status {
-            Status::Ok => "ok",
-            Status::Failed => "FAILED",
-            Status::Skipped => "skipped",
-            Status::Interrupted => "INTERRUPTED",
-        };
+        let status = super::status_word(o.status);
         let time = if o.status == Status::Skipped {
             String::new()
         } else {
@@ -92,30 +87,20 @@ pub fn report(r: &Report) -> String {
             let _ = writeln!(out, "  {:<19} error: {e}", "");
         }
     }
-    let _ = writeln!(
-        out,
-        "\n  {:<10} {:>12} {:>12} {:>12}",
-        "", "before", "after", "change"
+    super::change_table(
+        &mut out,
+        10,
+        &[
+            ("free", r.before.free_bytes, r.after.free_bytes),
+            (
+                "available",
+                r.before.available_bytes,
+                r.after.available_bytes,
+            ),
+            ("cache", r.before.cache_bytes, r.after.cache_bytes),
+            ("modified", r.before.modified_bytes, r.after.modified_bytes),
+        ],
     );
-    let rows = [
-        ("free", r.before.free_bytes, r.after.free_bytes),
-        (
-            "available",
-            r.before.available_bytes,
-            r.after.available_bytes,
-        ),
-        ("cache", r.before.cache_bytes, r.after.cache_bytes),
-        ("modified", r.before.modified_bytes, r.after.modified_bytes),
-    ];
-    for (name, before, after) in rows {
-        let _ = writeln!(
-            out,
-            "  {name:<10} {:>12} {:>12} {:>12}",
-            human_bytes(before),
-            human_bytes(after),
-            human_signed(after as i64 - before as i64)
-        );
-    }
     if let (Some(b), Some(a)) = (&r.before.fragmentation, &r.after.fragmentation) {
         let _ = writeln!(
             out,

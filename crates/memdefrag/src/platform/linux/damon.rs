@@ -145,8 +145,9 @@ impl ColdPageout {
         write(&attrs.join("intervals/sample_us"), &SAMPLE_US.to_string())?;
         write(&attrs.join("intervals/aggr_us"), &AGGR_US.to_string())?;
         write(&attrs.join("intervals/update_us"), &UPDATE_US.to_string())?;
-        write(&attrs.join("nr_regions/min"), "10")?;
-        write(&attrs.join("nr_regions/max"), "1000")?;
+        let (min_regions, max_regions) = region_bounds(ranges, min_age);
+        write(&attrs.join("nr_regions/min"), &min_regions.to_string())?;
+        write(&attrs.join("nr_regions/max"), &max_regions.to_string())?;
         write(&c.join("targets/nr_targets"), "1")?;
         let regions = c.join("targets/0/regions");
         write(&regions.join("nr_regions"), &ranges.len().to_string())?;
@@ -196,6 +197,23 @@ impl Drop for ColdPageout {
         let _ = write(&self.kdamond.join("state"), "off");
         let _ = write(&self.admin.join("kdamonds/nr_kdamonds"), "0");
     }
+}
+
+/// The bounds on DAMON's number of regions. Pageout skips a page DAMON has not itself marked
+/// idle since it was last used (the "young" check it adds for physical memory), and DAMON marks
+/// one sampled page of each region per sampling interval: a region of cold pages gets paged out
+/// only as far as its pages were sampled. So the regions must be small enough that each page is
+/// sampled about three times within `min_age` (about 95 % of them at least once), whatever DAMON
+/// merges; the maximum leaves room to split. At most 2,000 regions: past that the sampling costs
+/// more than it finds, and a short `min_age` gets its coverage from the rounds that follow (a
+/// region is tried again each `min_age`).
+fn region_bounds(ranges: &[Range], min_age: Duration) -> (u64, u64) {
+    const PAGE: u64 = 4096;
+    let pages: u64 = ranges.iter().map(|r| (r.end - r.start) / PAGE).sum();
+    let samples_per_region = (min_age.as_micros() / u128::from(SAMPLE_US)).max(1);
+    let min = (u128::from(pages) * 3).div_ceil(samples_per_region);
+    let min = min.clamp(10, 2_000) as u64;
+    (min, (2 * min).max(1000))
 }
 
 /// `min_age` in DAMON's aggregation intervals, at least one.
@@ -250,6 +268,27 @@ mod tests {
         );
         // Without root the kernel shows zeros: no usable range.
         assert!(system_ram("00000000-00000000 : System RAM\n", 1 << 20).is_empty());
+    }
+
+    #[test]
+    fn regions_are_small_enough_for_every_page_to_be_sampled() {
+        let four_gib = [Range {
+            start: 0,
+            end: 4 << 30,
+        }];
+        // 1 Mi pages, 6,000 samples a region in 30 s: 3 × 2^20 / 6,000 regions at least.
+        assert_eq!(
+            region_bounds(&four_gib, Duration::from_secs(30)),
+            (525, 1050)
+        );
+        assert_eq!(
+            region_bounds(&four_gib, Duration::from_secs(3600)),
+            (10, 1000)
+        );
+        assert_eq!(
+            region_bounds(&four_gib, Duration::from_secs(1)),
+            (2_000, 4_000)
+        );
     }
 
     #[test]

@@ -112,8 +112,10 @@ pub(crate) fn reclaim_cold(
     }
 }
 
-/// Runs DAMON for `keep_hot` (nothing can be older before that), then until its scheme has paged
-/// nothing more out for two seconds (at most a minute more).
+/// Runs DAMON for `keep_hot` (nothing can be older before that), then until its scheme has been
+/// tried and has paged nothing more out for two seconds. DAMON counts ages in its own intervals,
+/// which stretch when its thread falls behind (a busy or slow machine), so the wait ends on what
+/// the scheme did, not on the clock alone: at most three times `keep_hot` and a minute.
 fn damon_pageout(keep_hot: Duration, stop: &crate::Stop) -> Result<Outcome, OsError> {
     let iomem = std::fs::read_to_string("/proc/iomem")
         .map_err(|e| OsError::from_io("read /proc/iomem", &e))?;
@@ -129,8 +131,9 @@ fn damon_pageout(keep_hot: Duration, stop: &crate::Stop) -> Result<Outcome, OsEr
     let mut outcome = Outcome::default();
     let mut last = damon::PageoutStats::default();
     let mut grew_at = started;
+    let mut tried = false;
     let settle = Duration::from_secs(2);
-    let limit = keep_hot + Duration::from_secs(60);
+    let limit = keep_hot * 3 + Duration::from_secs(60);
     loop {
         if stop.wait(Duration::from_millis(500)) {
             outcome
@@ -141,17 +144,22 @@ fn damon_pageout(keep_hot: Duration, stop: &crate::Stop) -> Result<Outcome, OsEr
         let stats = kdamond
             .stats()
             .map_err(|e| OsError::from_io("read DAMON's statistics", &e))?;
+        // The settling starts with the scheme's first round, and again at each pageout.
+        if stats.tried_bytes > 0 && !tried {
+            tried = true;
+            grew_at = Instant::now();
+        }
         if stats.applied_bytes > last.applied_bytes {
             grew_at = Instant::now();
         }
         last = stats;
         let elapsed = started.elapsed();
-        if elapsed >= keep_hot + settle && grew_at.elapsed() >= settle {
+        if elapsed >= keep_hot + settle && tried && grew_at.elapsed() >= settle {
             break;
         }
         if elapsed >= limit {
             outcome.notes.push(format!(
-                "DAMON was still paging out after {}: stopped there",
+                "DAMON was still working after {}: stopped there",
                 humantime::format_duration(limit)
             ));
             break;
