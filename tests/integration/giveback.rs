@@ -166,3 +166,44 @@ fn root_give_back_without_root_exits_77_or_3_and_changes_nothing() {
         assert_exit(&out, 3);
     }
 }
+
+#[test]
+#[ignore = "needs root; scripts/test runs it (and scripts/lab, in guests)"]
+fn root_a_give_back_killed_midway_is_cleaned_up_by_the_next() {
+    require_root();
+    let _lock = kernel_state_lock();
+    if reporting_order().is_none() {
+        return; // the refusal is the other test's
+    }
+    let (out, dry) = memdefrag_json(&["give-back", "--dry-run", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(dry["dry_run"], true);
+    if dry["method"] != "damon" {
+        // Only a kdamond outlives a killed memdefrag; memory.reclaim steps end with it.
+        return;
+    }
+    let state = "/sys/kernel/mm/damon/admin/kdamonds/0/state";
+    let mut child = std::process::Command::new(bin())
+        .args(["give-back", "--keep-hot", "60s"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(state).map_or(true, |s| s.trim() != "on") {
+        assert!(std::time::Instant::now() < deadline, "DAMON never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to turn DAMON off
+    child.wait().unwrap();
+    assert_eq!(std::fs::read_to_string(state).unwrap().trim(), "on");
+
+    // The next give-back knows that kdamond for its own, replaces it, and leaves none.
+    let (_, dry) = memdefrag_json(&["give-back", "--dry-run", "--json"]);
+    assert_eq!(dry["method"], "damon", "{dry}");
+    let (out, report) = memdefrag_json(&["give-back", "--keep-hot", "1s", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(report["steps"][0]["status"], "ok", "{report}");
+    let left = std::fs::read_to_string("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds").unwrap();
+    assert_eq!(left.trim(), "0");
+    assert!(!std::path::Path::new("/run/memdefrag-give-back.kdamond").exists());
+}

@@ -133,6 +133,7 @@ pub fn require_elevation() {
 }
 
 /// The row of `memdefrag ops --json` for the operation `name`.
+#[cfg(target_os = "linux")]
 pub fn ops_row(name: &str) -> serde_json::Value {
     let (_, ops) = memdefrag_json(&["ops", "--json"]);
     ops.as_array()

@@ -17,6 +17,10 @@ use std::time::Duration;
 pub(crate) const ADMIN: &str = "/sys/kernel/mm/damon/admin";
 const RECLAIM_ENABLED: &str = "/sys/module/damon_reclaim/parameters/enabled";
 const RECLAIM_PID: &str = "/sys/module/damon_reclaim/parameters/kdamond_pid";
+/// The PID of the kdamond a running give-back started. A give-back killed before it could turn
+/// its kdamond off (SIGKILL) leaves it paging out; the next one recognises it by this file and
+/// replaces it, instead of taking it for someone else's.
+const MARKER: &str = "/run/memdefrag-give-back.kdamond";
 
 /// DAMON's own default intervals: sample every 5 ms, aggregate over 100 ms.
 const SAMPLE_US: u64 = 5_000;
@@ -27,6 +31,9 @@ const UPDATE_US: u64 = 1_000_000;
 
 /// Why DAMON cannot be used here, in one line, or `None` when it can.
 pub(crate) fn unavailable() -> Option<String> {
+    if left_by_give_back(Path::new(ADMIN), Path::new(MARKER)) {
+        return None;
+    }
     unavailable_at(
         Path::new(ADMIN),
         Path::new(RECLAIM_ENABLED),
@@ -73,6 +80,15 @@ fn unavailable_at(admin: &Path, reclaim_enabled: &Path, reclaim_pid: &Path) -> O
     None
 }
 
+/// Whether the only kdamond is the one an interrupted give-back started (its PID in `marker`).
+fn left_by_give_back(admin: &Path, marker: &Path) -> bool {
+    let kdamonds = admin.join("kdamonds");
+    read(marker).is_some_and(|pid| {
+        read(&kdamonds.join("nr_kdamonds")).as_deref() == Some("1")
+            && read(&kdamonds.join("0/pid")).is_some_and(|running| running == pid)
+    })
+}
+
 fn read(path: &Path) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
@@ -111,6 +127,7 @@ pub(crate) fn system_ram(iomem: &str, min_len: u64) -> Vec<Range> {
 pub(crate) struct ColdPageout {
     kdamond: PathBuf,
     admin: PathBuf,
+    marker: Option<PathBuf>,
 }
 
 /// What the scheme did: the kernel's own statistics.
@@ -126,7 +143,18 @@ impl ColdPageout {
     /// Configures and starts one kdamond over `ranges` of physical memory, with a scheme that
     /// pages out regions not accessed for `min_age`.
     pub(crate) fn start(ranges: &[Range], min_age: Duration) -> std::io::Result<ColdPageout> {
-        Self::start_at(Path::new(ADMIN), ranges, min_age)
+        let (admin, marker) = (Path::new(ADMIN), Path::new(MARKER));
+        if left_by_give_back(admin, marker) {
+            write(&admin.join("kdamonds/0/state"), "off")?;
+            write(&admin.join("kdamonds/nr_kdamonds"), "0")?;
+        }
+        let mut guard = Self::start_at(admin, ranges, min_age)?;
+        if let (Some(pid), true) = (read(&guard.kdamond.join("pid")), Path::new("/run").is_dir()) {
+            if std::fs::write(marker, format!("{pid}\n")).is_ok() {
+                guard.marker = Some(marker.to_owned());
+            }
+        }
+        Ok(guard)
     }
 
     fn start_at(admin: &Path, ranges: &[Range], min_age: Duration) -> std::io::Result<ColdPageout> {
@@ -136,6 +164,7 @@ impl ColdPageout {
         let guard = ColdPageout {
             kdamond: kdamonds.join("0"),
             admin: admin.to_owned(),
+            marker: None,
         };
         let k = &guard.kdamond;
         write(&k.join("contexts/nr_contexts"), "1")?;
@@ -196,6 +225,9 @@ impl Drop for ColdPageout {
     fn drop(&mut self) {
         let _ = write(&self.kdamond.join("state"), "off");
         let _ = write(&self.admin.join("kdamonds/nr_kdamonds"), "0");
+        if let Some(marker) = &self.marker {
+            let _ = std::fs::remove_file(marker);
+        }
     }
 }
 
@@ -336,6 +368,15 @@ mod tests {
             why.contains("DAMON_RECLAIM module is running (kdamond pid 77)"),
             "{why}"
         );
+
+        // The kdamond an interrupted give-back left: recognised by its PID, and only it.
+        let marker = admin.path().join("marker");
+        std::fs::write(k.join("0/state"), "on\n").unwrap();
+        assert!(!left_by_give_back(admin.path(), &marker));
+        std::fs::write(&marker, "4242\n").unwrap();
+        assert!(left_by_give_back(admin.path(), &marker));
+        std::fs::write(k.join("0/pid"), "4343\n").unwrap();
+        assert!(!left_by_give_back(admin.path(), &marker));
 
         let none = tempfile::tempdir().unwrap();
         let why = unavailable_at(none.path(), &missing, &missing).unwrap();
