@@ -454,14 +454,10 @@ impl AnonymousChild {
             release: release[1],
             verdict: verdict[0],
         };
-        let mut buf = [0u8; 1];
-        // SAFETY: reading one byte into a live buffer, then closing our read end.
-        let n = unsafe {
-            let n = libc::read(ready[0], buf.as_mut_ptr().cast(), 1);
-            libc::close(ready[0]);
-            n
-        };
-        assert_eq!(n, 1, "the child could not map its memory");
+        assert!(
+            crate::util::child_ready(ready[0]),
+            "the child could not map its memory"
+        );
         child
     }
 

@@ -298,14 +298,7 @@ impl MappingChild {
             release: release[1],
             inode: std::os::unix::fs::MetadataExt::ino(&file.metadata().unwrap()),
         };
-        let mut buf = [0u8; 1];
-        // SAFETY: reading one byte into a live buffer, then closing our read end.
-        let n = unsafe {
-            let n = libc::read(ready[0], buf.as_mut_ptr().cast(), 1);
-            libc::close(ready[0]);
-            n
-        };
-        assert_eq!(n, 1, "the child could not map the file");
+        assert!(child_ready(ready[0]), "the child could not map the file");
         child
     }
 

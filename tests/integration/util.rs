@@ -64,6 +64,19 @@ pub fn run_ok(program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Waits for a forked child's one-byte "ready" on the read end `fd` of a pipe, then closes it.
+/// Whether the byte came (EOF means the child gave up).
+#[cfg(target_os = "linux")]
+pub fn child_ready(fd: libc::c_int) -> bool {
+    let mut buf = [0u8; 1];
+    // SAFETY: reading one byte into a live buffer, then closing our own descriptor.
+    unsafe {
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), 1);
+        libc::close(fd);
+        n == 1
+    }
+}
+
 /// Serializes the tests that change or observe global kernel state (page cache, dirty pages,
 /// slab, compaction), across threads and across test processes.
 pub fn kernel_state_lock() -> File {
