@@ -78,12 +78,26 @@ pub fn give_back(r: &GiveBackReport) -> String {
                 ("cache", r.before.cache_bytes, r.after.cache_bytes),
             ],
         );
-        let _ = writeln!(
-            out,
-            "\ngave back {} to the host (free memory in blocks of {block} or more) in {:.1} s",
-            human_signed(r.gained_bytes()),
-            r.duration_ms / 1000.0
-        );
+        let took = if r.duration_ms >= 1000.0 {
+            format!("{:.1} s", r.duration_ms / 1000.0)
+        } else {
+            format!("{:.0} ms", r.duration_ms)
+        };
+        let gained = r.gained_bytes();
+        let _ = if gained >= 0 {
+            writeln!(
+                out,
+                "\ngave back {} to the host (free memory in blocks of {block} or more) in {took}",
+                human_signed(gained)
+            )
+        } else {
+            writeln!(
+                out,
+                "\nreportable memory fell by {} in {took}: the guest allocated more meanwhile than \
+                 was freed",
+                human_bytes(gained.unsigned_abs())
+            )
+        };
     }
     if r.stranded.bytes > 0 {
         let parts: Vec<String> = r
@@ -107,4 +121,71 @@ pub fn give_back(r: &GiveBackReport) -> String {
         let _ = writeln!(out, "note: {note}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::giveback::{ColdMethod, MigrateTypeBytes, Step, Stranded};
+    use crate::report::Status;
+
+    fn report(before: u64, after: u64) -> GiveBackReport {
+        let snapshot = crate::testing::snapshot(4 << 30, 2 << 30, 2 << 30, 1 << 30, 0);
+        GiveBackReport {
+            dry_run: false,
+            method: ColdMethod::Damon,
+            method_reason: "DAMON watches physical memory and pages out what is not accessed"
+                .into(),
+            keep_hot_ms: 30_000,
+            reportable_order: 9,
+            reportable_before_bytes: before,
+            reportable_after_bytes: after,
+            steps: vec![Step {
+                step: "cold",
+                status: Status::Ok,
+                duration_ms: 31_500.0,
+                kernel_call: "DAMON sysfs".into(),
+                error: None,
+                counts: vec![("reclaimed_bytes", 512 << 20), ("regions", 2)],
+                notes: Vec::new(),
+            }],
+            stranded: Stranded {
+                bytes: 3 << 20,
+                by_migrate_type: vec![MigrateTypeBytes {
+                    migrate_type: "Unmovable".into(),
+                    bytes: 3 << 20,
+                }],
+            },
+            duration_ms: 32_000.0,
+            before: snapshot.clone(),
+            after: snapshot,
+            notes: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn a_give_back_reads_as_what_the_host_got() {
+        let text = give_back(&report(1 << 30, 3 << 29));
+        for needle in [
+            "cold memory: damon (keep what was used within 30s)",
+            "  cold      ok           31.5 s  DAMON sysfs",
+            "            reclaimed 512.0 MiB, regions 2",
+            "  reportable      1.00 GiB     1.50 GiB   +512.0 MiB",
+            "gave back +512.0 MiB to the host (free memory in blocks of 2.0 MiB or more) in 32.0 s",
+            "stranded 3.0 MiB free in blocks below 2.0 MiB, by pageblock: unmovable 3.0 MiB",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_loss_is_not_called_giving_back() {
+        let text = give_back(&report(1 << 30, (1 << 30) - (4 << 20)));
+        assert!(
+            text.contains("reportable memory fell by 4.0 MiB in 32.0 s"),
+            "{text}"
+        );
+        assert!(!text.contains("gave back"), "{text}");
+    }
 }
