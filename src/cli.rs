@@ -64,7 +64,7 @@ pub(crate) enum Command {
     Ops,
     /// Watch memory and purge when a trigger fires, with a cooldown that backs off when purging
     /// does not help. Quiet between actions; one line per action.
-    Watch(WatchArgs),
+    Watch(Box<WatchArgs>),
     /// Show how much of each file is in the page cache, and how much of that is dirty or under
     /// writeback, most cached first. Needs only read access to the files.
     Files {
@@ -221,6 +221,17 @@ pub(crate) struct WatchArgs {
     /// The window of --pressure-above: 500ms to 10s; without root, 2s, 4s, 6s, 8s or 10s.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub pressure_window: Duration,
+    /// Trigger when the CPUs were busy less than PCT of the last minute (Linux).
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub idle_below: Option<f64>,
+    /// Each action gives memory back to the hypervisor, as `memdefrag give-back` does (a Linux
+    /// guest), instead of running --ops. With no trigger, it acts while the guest is idle
+    /// (--idle-below 10).
+    #[arg(long, conflicts_with_all = ["ops", "only", "exclude"])]
+    pub give_back: bool,
+    /// With --give-back: keep memory accessed within this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "give_back")]
+    pub keep_hot: Duration,
     /// How often to look at memory.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub interval: Duration,
@@ -319,7 +330,7 @@ impl WatchArgs {
 
     /// The watch these options ask for.
     pub(crate) fn config(&self) -> WatchConfig {
-        WatchConfig {
+        let mut config = WatchConfig {
             ops: self.ops.clone(),
             standby_above: self.standby_above,
             free_below: self.free_below,
@@ -334,7 +345,14 @@ impl WatchArgs {
             processes: self.processes.filter(),
             pause_while: self.pause_while.clone(),
             flush_timeout: self.flush.flush_timeout,
+            idle_below: self.idle_below,
+            idle_window: memdefrag::watch::IDLE_WINDOW,
+            give_back: self.give_back.then_some(self.keep_hot),
+        };
+        if config.give_back.is_some() && !config.has_trigger() {
+            config.idle_below = Some(memdefrag::watch::DEFAULT_IDLE_BELOW);
         }
+        config
     }
 
     /// These options as arguments that parse back to them (what a service records).
@@ -367,6 +385,10 @@ impl WatchArgs {
             push("--pressure-above", format!("{p}%"));
             push("--pressure-window", format_duration(self.pressure_window));
         }
+        if let Some(p) = self.idle_below {
+            push("--idle-below", format!("{p}%"));
+        }
+
         push("--interval", format_duration(self.interval));
         push("--cooldown", format_duration(self.cooldown));
         if self.once {
@@ -374,6 +396,11 @@ impl WatchArgs {
         }
         if self.dry_run {
             args.push("--dry-run".into());
+        }
+        if self.give_back {
+            args.push("--give-back".into());
+            args.push("--keep-hot".into());
+            args.push(format_duration(self.keep_hot));
         }
         let list = |items: &[ProcessMatch]| {
             items
@@ -565,6 +592,16 @@ mod tests {
             ],
             &["--metrics-listen", "[::1]:9101"],
             &["--pressure-above", "12.5", "--pressure-window", "4s"],
+            &["--give-back"],
+            &[
+                "--give-back",
+                "--keep-hot",
+                "2m",
+                "--idle-below",
+                "5%",
+                "--every",
+                "1h",
+            ],
             &[
                 "--every",
                 "1m",

@@ -56,6 +56,9 @@ fn flag(setting: Setting) -> &'static str {
         Setting::Cooldown => "--cooldown",
         Setting::Every => "--every",
         Setting::FlushTimeout => "--flush-timeout",
+        Setting::KeepHot => "--keep-hot",
+        // Not a flag: memdefrag watch measures a minute.
+        Setting::IdleWindow => "the idle window",
     }
 }
 
@@ -63,8 +66,8 @@ fn flag(setting: Setting) -> &'static str {
 pub(crate) fn watch_config(err: &ConfigError) -> String {
     match err {
         ConfigError::NoTrigger => {
-            "no trigger: give --standby-above with --free-below, --usage-above, --every or \
-             --pressure-above"
+            "no trigger: give --standby-above with --free-below, --usage-above, --every, \
+             --pressure-above or --idle-below"
                 .into()
         }
         ConfigError::HalfPressure => {
@@ -90,6 +93,17 @@ pub(crate) fn watch_config(err: &ConfigError) -> String {
             "--pressure-window must be from 500ms to 10s, not {}",
             humantime::format_duration(*window)
         ),
+        ConfigError::OnceWithIdle => {
+            "--idle-below cannot fire with --once: it measures the last minute".into()
+        }
+        ConfigError::IdleOutOfRange(p) => {
+            format!("--idle-below must be more than 0 and at most 100, not {p}")
+        }
+        ConfigError::GiveBackWithOps => {
+            "--give-back runs its own plan (reclaim what is not in use, then compact): \
+             --ops, --only and --exclude cannot go with it"
+                .into()
+        }
         ConfigError::PressureOutOfRange(p) => {
             format!("--pressure-above must be more than 0 and at most 100, not {p}")
         }

@@ -160,11 +160,22 @@ fn root_give_back_without_root_exits_77_or_3_and_changes_nothing() {
             err.contains("giving memory back to the hypervisor needs"),
             "{err}"
         );
-        // A dry run needs no privilege.
-        assert_exit(
-            &crate::linux::as_nobody(&exe, &["give-back", "--dry-run"]),
-            0,
-        );
+        // A dry run needs no privilege, and names the method a run as root would use: DAMON
+        // where the kernel has it (whether someone else's runs shows only to root), else
+        // what root's dry run names.
+        let dry = crate::linux::as_nobody(&exe, &["give-back", "--dry-run", "--json"]);
+        assert_exit(&dry, 0);
+        let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+        let (_, as_root) = memdefrag_json(&["give-back", "--dry-run", "--json"]);
+        if std::path::Path::new("/sys/kernel/mm/damon/admin/kdamonds").is_dir() {
+            assert_eq!(dry["method"], "damon", "{dry}");
+            if as_root["method"] != "damon" {
+                let reason = dry["method_reason"].as_str().unwrap();
+                assert!(reason.contains("only root may read"), "{reason}");
+            }
+        } else {
+            assert_eq!(dry["method"], as_root["method"], "{dry}\n{as_root}");
+        }
     } else {
         assert_exit(&out, 3);
     }

@@ -344,3 +344,82 @@ mod linux {
         );
     }
 }
+
+/// `watch --give-back` (a Linux guest with free page reporting): each action is a give-back,
+/// its event says what the hypervisor got, and /metrics counts it. Elsewhere the watch refuses
+/// before it starts.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs root; scripts/test runs it (and scripts/lab, in guests)"]
+fn root_a_give_back_watch_reports_and_counts_what_it_gave_back() {
+    use std::io::BufRead;
+
+    crate::util::require_root();
+    let _lock = crate::util::kernel_state_lock();
+    let args = [
+        "--give-back",
+        "--keep-hot",
+        "2s",
+        "--usage-above",
+        "0",
+        "--cooldown",
+        "1h",
+        "--json",
+    ];
+    let reporting =
+        std::path::Path::new("/sys/module/page_reporting/parameters/page_reporting_order").exists();
+    if !reporting {
+        let out = memdefrag(&[&["watch"][..], &args].concat());
+        assert_exit(&out, 3);
+        assert!(
+            stderr(&out).contains("free page reporting"),
+            "{}",
+            stderr(&out)
+        );
+        return;
+    }
+    let (_, dry) = crate::util::memdefrag_json(&["give-back", "--dry-run", "--json"]);
+    let address = free_address();
+    let mut watch = watch_serving(&args, address);
+    let stdout = watch.0.stdout.take().unwrap();
+    let (lines, events) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    // The keep-hot time, DAMON's settling and compaction; slow under emulation.
+    let line = events
+        .recv_timeout(Duration::from_secs(240))
+        .expect("the watch reported no give-back");
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["trigger"], "usage", "{event}");
+    assert_eq!(event["status"], "ok", "{event}");
+    assert_eq!(event["ops"], serde_json::json!([]), "{event}");
+    let given = &event["give_back"];
+    assert_eq!(given["method"], dry["method"], "{event}");
+    let before = given["reportable_before_bytes"].as_i64().unwrap();
+    let after = given["reportable_after_bytes"].as_i64().unwrap();
+    assert!(after > 0, "{event}");
+    assert_eq!(given["given_back_bytes"].as_i64().unwrap(), after - before);
+
+    let (status, body) = get(address, "/metrics").expect("a scrape");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("memdefrag_actions_total{op=\"give-back\",status=\"ok\"} 1\n"),
+        "{body}"
+    );
+    let counted = body
+        .lines()
+        .find_map(|l| l.strip_prefix("memdefrag_given_back_bytes_total "))
+        .expect("memdefrag_given_back_bytes_total");
+    assert_eq!(
+        counted.parse::<i64>().unwrap(),
+        (after - before).max(0),
+        "{body}"
+    );
+    assert!(body.contains("memdefrag_reportable_free_bytes "), "{body}");
+}

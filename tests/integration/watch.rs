@@ -15,6 +15,12 @@ fn watch_rejects_bad_options_before_anything_runs() {
         (&["--every", "soon"], 2),
         (&["--every", "0s"], 2),
         (&["--ops", &unsupported, "--usage-above", "0", "--once"], 3),
+        (&["--give-back", "--ops", "standby"], 2),
+        (&["--give-back", "--exclude", "42"], 2),
+        (&["--keep-hot", "1m", "--every", "1m"], 2),
+        (&["--give-back", "--keep-hot", "0s"], 2),
+        (&["--idle-below", "10", "--once"], 2),
+        (&["--idle-below", "0"], 2),
     ] {
         let out = memdefrag(&[&["watch"][..], args].concat());
         assert_exit(&out, code);
@@ -27,6 +33,12 @@ fn watch_rejects_bad_options_before_anything_runs() {
     }
     let out = memdefrag(&["watch", "--once"]);
     assert!(stderr(&out).contains("no trigger"), "{}", stderr(&out));
+    let out = memdefrag(&["watch", "--idle-below", "5", "--once", "--dry-run"]);
+    assert!(
+        stderr(&out).contains("--idle-below cannot fire with --once"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

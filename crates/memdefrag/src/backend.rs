@@ -367,6 +367,16 @@ pub trait StallTrigger: Send {
     fn wait(&mut self, timeout: std::time::Duration) -> Result<bool, OsError>;
 }
 
+/// CPU time since boot, summed over all CPUs, in the platform's ticks: only ratios of
+/// differences mean anything (the share of a window the CPUs were busy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// Time spent running anything: programs, the kernel, interrupts, other guests (steal).
+    pub busy: u64,
+    /// Busy plus idle (and, on Linux, waiting for I/O).
+    pub total: u64,
+}
+
 /// A platform's memory operations and statistics.
 ///
 /// `Send + Sync`, so that a front end can run a plan on a worker thread while it keeps reading
@@ -398,6 +408,14 @@ pub trait Backend: Send + Sync {
     /// within their deadline). An operation that waits (a flush) gives up when `stop` is
     /// requested. Only called after `describe` said it is supported and `check_privilege` passed.
     fn run(&self, op: Op, options: &RunOptions, stop: &Stop) -> Result<Outcome, OsError>;
+
+    /// CPU time since boot, for the idle trigger. Unsupported by default.
+    fn cpu_times(&self) -> Result<CpuTimes, Error> {
+        Err(Error::UnsupportedFeature {
+            feature: "the idle trigger (--idle-below)",
+            reason: format!("memdefrag cannot read CPU time on {}", self.platform()),
+        })
+    }
 
     /// Asks the kernel to report when some tasks stall on memory for more than `stall` within
     /// any `window`. Unsupported by default: only Linux has such a trigger.

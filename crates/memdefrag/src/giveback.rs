@@ -125,22 +125,30 @@ impl GiveBackReport {
     }
 }
 
-/// Gives memory back to the hypervisor (Linux guests with free page reporting). Validates and
-/// checks privilege before it changes anything: [`Error::UnsupportedFeature`] (exit 3) where
-/// there is no hypervisor to give to or the platform has no way, [`Error::FeatureNotPrivileged`]
-/// (exit 77) without root.
-pub fn give_back(options: &GiveBackOptions, stop: &Stop) -> Result<GiveBackReport, Error> {
+/// Checks, changing nothing, that memory can be given back here and (unless `dry_run`) that
+/// this process may; returns the page reporting order. [`give_back`] checks this itself; a watch
+/// checks it once before it starts.
+pub fn check(dry_run: bool) -> Result<u32, Error> {
     let order = platform::give_back_support().map_err(|reason| Error::UnsupportedFeature {
         feature: FEATURE,
         reason,
     })?;
-    if !options.dry_run {
+    if !dry_run {
         platform::check_give_back_privilege().map_err(|np| Error::FeatureNotPrivileged {
             feature: FEATURE,
             needs: np.needs,
             remedy: np.remedy,
         })?;
     }
+    Ok(order)
+}
+
+/// Gives memory back to the hypervisor (Linux guests with free page reporting). Validates and
+/// checks privilege before it changes anything: [`Error::UnsupportedFeature`] (exit 3) where
+/// there is no hypervisor to give to or the platform has no way, [`Error::FeatureNotPrivileged`]
+/// (exit 77) without root.
+pub fn give_back(options: &GiveBackOptions, stop: &Stop) -> Result<GiveBackReport, Error> {
+    let order = check(options.dry_run)?;
     let backend = Native::new();
     let (method, method_reason) = platform::cold_method();
     let started = Instant::now();

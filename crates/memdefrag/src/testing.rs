@@ -61,6 +61,9 @@ pub struct Scripted {
     pub stalls: Option<Vec<bool>>,
     /// Called at each wait of the stall trigger with the number of waits so far.
     pub on_stall_wait: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    /// With a share (percent), CPU times are readable, and the CPUs were busy that share of
+    /// the time between any two reads. Without, they are unsupported.
+    pub busy_percent: Option<u64>,
     /// What was asked so far (read it with [`Scripted::ran`] and [`Scripted::looks`]); public
     /// only so that `..Scripted::default()` works.
     pub record: Record,
@@ -90,6 +93,7 @@ pub struct Record(Mutex<Calls>);
 #[derive(Debug, Default)]
 struct Calls {
     looks: usize,
+    cpu_reads: u64,
     ran: Vec<Op>,
     freed: u64,
 }
@@ -110,6 +114,7 @@ impl Default for Scripted {
             on_look: None,
             stalls: None,
             on_stall_wait: None,
+            busy_percent: None,
             running: Mutex::new(Vec::new()),
             record: Record::default(),
         }
@@ -207,6 +212,19 @@ impl Backend for Scripted {
             .filter(|n| running.contains(n))
             .cloned()
             .collect()
+    }
+
+    fn cpu_times(&self) -> Result<crate::backend::CpuTimes, Error> {
+        let busy = self.busy_percent.ok_or_else(|| Error::UnsupportedFeature {
+            feature: "the idle trigger (--idle-below)",
+            reason: "the scripted backend has no CPU times".into(),
+        })?;
+        let mut record = self.record();
+        record.cpu_reads += 1;
+        Ok(crate::backend::CpuTimes {
+            busy: busy * record.cpu_reads,
+            total: 100 * record.cpu_reads,
+        })
     }
 
     fn stall_trigger(

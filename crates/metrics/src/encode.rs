@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use memdefrag::snapshot::{unusable_free_index, Detail};
 use memdefrag::watch::Event;
-use memdefrag::{Op, Snapshot};
+use memdefrag::Snapshot;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -61,8 +61,10 @@ pub struct WatchCounters {
 
 #[derive(Debug, Default)]
 struct Counts {
-    actions: BTreeMap<(Op, &'static str), u64>,
+    /// By operation name (or `give-back`) and status.
+    actions: BTreeMap<(&'static str, &'static str), u64>,
     freed_bytes: u64,
+    given_back_bytes: u64,
     last_action: Option<SystemTime>,
 }
 
@@ -75,7 +77,13 @@ impl WatchCounters {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let status = event.status.name();
         for &op in &event.ops {
-            *counts.actions.entry((op, status)).or_default() += 1;
+            *counts.actions.entry((op.name(), status)).or_default() += 1;
+        }
+        if let Some(given) = &event.give_back {
+            *counts.actions.entry(("give-back", status)).or_default() += 1;
+            if !event.dry_run && given.given_back_bytes > 0 {
+                counts.given_back_bytes += given.given_back_bytes.unsigned_abs();
+            }
         }
         if !event.dry_run && event.freed_bytes > 0 {
             counts.freed_bytes += event.freed_bytes.unsigned_abs();
@@ -272,7 +280,7 @@ fn encode_open_metrics(snapshot: &Snapshot, counters: Option<&WatchCounters>) ->
         for ((op, status), &n) in &counts.actions {
             actions
                 .get_or_create(&Action {
-                    op: op.name().into(),
+                    op: (*op).into(),
                     status: (*status).into(),
                 })
                 .inc_by(n);
@@ -289,6 +297,15 @@ fn encode_open_metrics(snapshot: &Snapshot, counters: Option<&WatchCounters>) ->
             "Memory the watch's actions freed (free memory after minus before, when positive)",
             Unit::Bytes,
             freed,
+        );
+        let given_back = Counter::<u64>::default();
+        given_back.inc_by(counts.given_back_bytes);
+        registry.register_with_unit(
+            "memdefrag_given_back",
+            "Free memory the watch's give-backs put in blocks the balloon reports to the \
+             hypervisor (reportable free memory after minus before, when positive)",
+            Unit::Bytes,
+            given_back,
         );
         if let Some(at) = counts.last_action {
             let last = FloatGauge::default();

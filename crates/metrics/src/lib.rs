@@ -10,7 +10,8 @@
 //!   the memory-list query works);
 //! - `memdefrag_pressure_some_ratio`, `memdefrag_pressure_full_ratio` (PSI) and
 //!   `memdefrag_reportable_free_bytes` (free page reporting), where they exist;
-//! - `memdefrag_actions_total{op,status}`, `memdefrag_freed_bytes_total` and
+//! - `memdefrag_actions_total{op,status}` (`op` is `give-back` for a give-back watch),
+//!   `memdefrag_freed_bytes_total`, `memdefrag_given_back_bytes_total` and
 //!   `memdefrag_last_action_timestamp_seconds` (watch only).
 
 // No unsafe code here at all.

@@ -4,12 +4,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
+use memdefrag::giveback::ColdMethod;
 use memdefrag::snapshot::{
     Detail, Fragmentation, MemoryLists, Pressure, ReportableFree, Sources, WindowsMemory,
     ZoneFreeBlocks,
 };
 use memdefrag::testing::snapshot;
-use memdefrag::watch::{Event, Fired};
+use memdefrag::watch::{Event, Fired, GivenBack};
 use memdefrag::{Op, Status};
 
 use crate::{encode, serve, write_atomically, Format, WatchCounters};
@@ -67,7 +68,21 @@ fn event(ops: Vec<Op>, status: Status, freed_bytes: i64) -> Event {
         duration_ms: 1.0,
         freed_bytes,
         cooldown_ms: 1000,
+        give_back: None,
         error: None,
+    }
+}
+
+/// A give-back watch's action that put `given_back_bytes` more into reportable blocks.
+fn give_back(status: Status, given_back_bytes: i64) -> Event {
+    Event {
+        give_back: Some(GivenBack {
+            method: ColdMethod::Damon,
+            reportable_before_bytes: GIB,
+            reportable_after_bytes: (GIB as i64 + given_back_bytes) as u64,
+            given_back_bytes,
+        }),
+        ..event(Vec::new(), status, given_back_bytes / 2)
     }
 }
 
@@ -81,6 +96,9 @@ fn text_format_of_a_linux_snapshot_and_a_watch() {
     ));
     counters.record(&event(vec![Op::Standby], Status::Ok, -(GIB as i64)));
     counters.record(&event(vec![Op::Standby], Status::Failed, 0));
+    counters.record(&give_back(Status::Ok, 512 << 20));
+    counters.record(&give_back(Status::Ok, -(1 << 20)));
+    counters.record(&give_back(Status::Failed, 0));
     let text = encode(&linux_snapshot(), Some(&counters), Format::Text);
     let timestamp = text
         .lines()
@@ -124,11 +142,16 @@ memdefrag_reportable_free_bytes 16384
 # HELP memdefrag_actions_total Operations the watch ran, by operation and outcome.
 # TYPE memdefrag_actions_total counter
 memdefrag_actions_total{op="compact",status="ok"} 1
+memdefrag_actions_total{op="give-back",status="failed"} 1
+memdefrag_actions_total{op="give-back",status="ok"} 2
 memdefrag_actions_total{op="standby",status="failed"} 1
 memdefrag_actions_total{op="standby",status="ok"} 2
 # HELP memdefrag_freed_bytes_total Memory the watch's actions freed (free memory after minus before, when positive).
 # TYPE memdefrag_freed_bytes_total counter
-memdefrag_freed_bytes_total 3221225472
+memdefrag_freed_bytes_total 3489660928
+# HELP memdefrag_given_back_bytes_total Free memory the watch's give-backs put in blocks the balloon reports to the hypervisor (reportable free memory after minus before, when positive).
+# TYPE memdefrag_given_back_bytes_total counter
+memdefrag_given_back_bytes_total 536870912
 # HELP memdefrag_last_action_timestamp_seconds When the watch last acted, in seconds since the epoch.
 # TYPE memdefrag_last_action_timestamp_seconds gauge
 memdefrag_last_action_timestamp_seconds T

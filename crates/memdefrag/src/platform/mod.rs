@@ -168,4 +168,7 @@ impl Backend for Native {
     ) -> Result<Box<dyn crate::backend::StallTrigger>, Error> {
         self.inner.stall_trigger(stall, window)
     }
+    fn cpu_times(&self) -> Result<crate::backend::CpuTimes, Error> {
+        self.inner.cpu_times()
+    }
 }

@@ -3,6 +3,7 @@
 //! change, `MEMDEFRAG_BLESS=1 cargo test -p memdefrag render` rewrites the files.
 
 use super::*;
+use crate::backend::ColdMethod;
 use crate::backend::{OpInfo, OsError, Support};
 use crate::op::Op;
 use crate::report::{DryRun, OpResult, PlannedOp, Report, Status};
@@ -10,7 +11,7 @@ use crate::snapshot::{
     Detail, Fragmentation, LinuxMemory, MemoryLists, Snapshot, Sources, WindowsMemory,
     ZoneFreeBlocks,
 };
-use crate::watch::{Event, Fired};
+use crate::watch::{Event, Fired, GivenBack};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -260,6 +261,7 @@ fn watch_event_lines() {
         duration_ms: 12.345,
         freed_bytes,
         cooldown_ms: 60_000,
+        give_back: None,
         error,
     };
     let pressure = Fired::Pressure {
@@ -287,6 +289,37 @@ fn watch_event_lines() {
     .map(|e| watch_event(e) + "\n")
     .collect::<String>();
     golden!("watch-events.txt", lines);
+
+    let idle = Fired::Idle {
+        busy_percent: 3.21,
+        idle_below_percent: 10.0,
+        window_ms: 60_000,
+    };
+    let give_back = |dry_run, given_back_bytes: i64, error: Option<OsError>| Event {
+        ops: Vec::new(),
+        duration_ms: 34_120.0,
+        give_back: Some(GivenBack {
+            method: ColdMethod::Damon,
+            reportable_before_bytes: GIB,
+            reportable_after_bytes: (GIB as i64 + given_back_bytes) as u64,
+            given_back_bytes,
+        }),
+        ..event(idle.clone(), dry_run, 0, error)
+    };
+    let lines = [
+        give_back(false, (312 * MIB) as i64, None),
+        give_back(false, -(2 * MIB as i64), None),
+        give_back(true, 0, None),
+        give_back(
+            false,
+            0,
+            Some(OsError::other("write \"on\" to state: busy")),
+        ),
+    ]
+    .iter()
+    .map(|e| watch_event(e) + "\n")
+    .collect::<String>();
+    golden!("watch-give-back-events.txt", lines);
 }
 
 #[test]

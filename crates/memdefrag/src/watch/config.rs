@@ -31,6 +31,14 @@ pub struct WatchConfig {
     pub pressure_above: Option<f64>,
     /// The window of the stall trigger.
     pub pressure_window: Duration,
+    /// Idle trigger: act when the CPUs were busy less than this percent of the last
+    /// `idle_window`.
+    pub idle_below: Option<f64>,
+    /// How far back the idle trigger looks ([`IDLE_WINDOW`](super::IDLE_WINDOW) by default).
+    pub idle_window: Duration,
+    /// Give memory back to the hypervisor at each action (`memdefrag give-back`, keeping memory
+    /// used within this long) instead of running `ops`, which must then be empty.
+    pub give_back: Option<Duration>,
     /// How often to look at memory.
     pub interval: Duration,
     /// Quiet time after each action; doubles while actions do not help.
@@ -60,6 +68,9 @@ impl Default for WatchConfig {
             every: None,
             pressure_above: None,
             pressure_window: DEFAULT_PRESSURE_WINDOW,
+            idle_below: None,
+            idle_window: super::IDLE_WINDOW,
+            give_back: None,
             interval: Duration::from_secs(1),
             cooldown: Duration::from_secs(30),
             once: false,
@@ -88,6 +99,10 @@ pub enum Setting {
     Every,
     /// [`WatchConfig::flush_timeout`].
     FlushTimeout,
+    /// [`WatchConfig::give_back`]'s keep-hot time.
+    KeepHot,
+    /// [`WatchConfig::idle_window`].
+    IdleWindow,
 }
 
 impl fmt::Display for Setting {
@@ -97,6 +112,8 @@ impl fmt::Display for Setting {
             Setting::Cooldown => "the cooldown",
             Setting::Every => "the period",
             Setting::FlushTimeout => "the flush timeout",
+            Setting::KeepHot => "the keep-hot time",
+            Setting::IdleWindow => "the idle window",
         })
     }
 }
@@ -107,7 +124,8 @@ impl fmt::Display for Setting {
 pub enum ConfigError {
     /// No trigger was given: nothing would ever act.
     #[error(
-        "no trigger: give a pressure pair (standby above and free below), usage above, or a period"
+        "no trigger: give a pressure pair (standby above and free below), usage above, a period, \
+         a memory stall or idleness"
     )]
     NoTrigger,
     /// Only one half of the pressure trigger was given.
@@ -139,6 +157,18 @@ pub enum ConfigError {
         humantime::format_duration(*.0)
     )]
     PressureWindow(Duration),
+    /// An idle trigger cannot fire in a single look: it measures a window of time.
+    #[error("an idle trigger cannot fire in a single look: it measures a window of time")]
+    OnceWithIdle,
+    /// An idle threshold of 0 % (it could never hold) or more than 100 %.
+    #[error("the idle threshold must be more than 0 and at most 100 percent, not {0}")]
+    IdleOutOfRange(f64),
+    /// Giving back was asked for together with operations or processes: it has its own plan.
+    #[error(
+        "giving memory back runs its own plan (reclaim what is not in use, then compact): \
+         operations and processes cannot be chosen with it"
+    )]
+    GiveBackWithOps,
     /// A stall threshold of 0 % (it would fire on any stall) or more than 100 %.
     #[error("the stall share must be more than 0 and at most 100 percent, not {0}")]
     PressureOutOfRange(f64),
@@ -152,6 +182,7 @@ impl WatchConfig {
             || self.usage_above.is_some()
             || self.every.is_some()
             || self.pressure_above.is_some()
+            || self.idle_below.is_some()
     }
 
     /// Whether the stall trigger is the only trigger: then the watch needs no snapshot until
@@ -162,6 +193,7 @@ impl WatchConfig {
             && self.free_below.is_none()
             && self.usage_above.is_none()
             && self.every.is_none()
+            && self.idle_below.is_none()
     }
 
     /// The stall, in microseconds within the window, above which the stall trigger fires.
@@ -187,6 +219,8 @@ impl WatchConfig {
                 Some(self.flush_timeout),
                 MAX_INTERVAL,
             ),
+            (Setting::KeepHot, self.give_back, MAX_INTERVAL),
+            (Setting::IdleWindow, Some(self.idle_window), MAX_INTERVAL),
         ] {
             match value {
                 Some(d) if d.is_zero() => return Err(ConfigError::Zero(setting)),
@@ -196,6 +230,17 @@ impl WatchConfig {
         }
         if self.once && self.every.is_some() {
             return Err(ConfigError::OnceWithEvery);
+        }
+        if let Some(p) = self.idle_below {
+            if self.once {
+                return Err(ConfigError::OnceWithIdle);
+            }
+            if !(p > 0.0 && p <= 100.0) {
+                return Err(ConfigError::IdleOutOfRange(p));
+            }
+        }
+        if self.give_back.is_some() && (!self.ops.is_empty() || !self.processes.is_all()) {
+            return Err(ConfigError::GiveBackWithOps);
         }
         if let Some(p) = self.pressure_above {
             if self.once {
@@ -307,9 +352,48 @@ mod tests {
             WatchConfig {
                 once: true,
                 every: Some(Duration::from_secs(60)),
-                ..ok
+                ..ok.clone()
             },
             ConfigError::OnceWithEvery,
+        );
+        check(
+            WatchConfig {
+                once: true,
+                idle_below: Some(10.0),
+                ..ok.clone()
+            },
+            ConfigError::OnceWithIdle,
+        );
+        for p in [0.0, 100.5, f64::NAN] {
+            let config = WatchConfig {
+                idle_below: Some(p),
+                ..ok.clone()
+            };
+            assert!(
+                matches!(config.validate(), Err(ConfigError::IdleOutOfRange(_))),
+                "{p}"
+            );
+        }
+        let give_back = WatchConfig {
+            usage_above: None,
+            idle_below: Some(10.0),
+            give_back: Some(Duration::from_secs(30)),
+            ..WatchConfig::default()
+        };
+        assert_eq!(give_back.validate(), Ok(()));
+        check(
+            WatchConfig {
+                ops: vec![Op::Standby],
+                ..give_back.clone()
+            },
+            ConfigError::GiveBackWithOps,
+        );
+        check(
+            WatchConfig {
+                give_back: Some(Duration::ZERO),
+                ..give_back
+            },
+            ConfigError::Zero(Setting::KeepHot),
         );
     }
 

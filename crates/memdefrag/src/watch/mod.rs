@@ -7,7 +7,11 @@
 //! - a period since the last action;
 //! - tasks stalled on memory for more than a share of a window, as the kernel reports it (a PSI
 //!   trigger: the watch sleeps until the kernel wakes it, and looks at memory only then when it
-//!   is the only trigger).
+//!   is the only trigger);
+//! - the CPUs busy less than a share of the last minute (idle).
+//!
+//! Each action runs the configured operations, or gives memory back to the hypervisor
+//! ([`crate::giveback`]) in a guest.
 //!
 //! It never loops: every action is followed by a cooldown, and an action that frees less than 1 %
 //! of total memory doubles the cooldown (up to 10 minutes) until the triggers clear.
@@ -15,12 +19,14 @@
 //! - `config`: [`WatchConfig`] and its validation;
 //! - `trigger`: when an action fires ([`evaluate`]);
 //! - `backoff`: the cooldown ([`Backoff`]);
+//! - `idle`: the idle trigger's measure;
 //! - `event`: what each action reports ([`Event`]);
 //! - this module: [`Watch`], the loop.
 
 mod backoff;
 mod config;
 mod event;
+mod idle;
 mod trigger;
 
 use std::sync::Mutex;
@@ -31,9 +37,12 @@ pub use self::config::{
     ConfigError, Setting, WatchConfig, DEFAULT_PRESSURE_WINDOW, MAX_EVERY, MAX_INTERVAL,
     PRESSURE_WINDOWS,
 };
-pub use self::event::Event;
+pub use self::event::{Event, GivenBack};
+use self::idle::IdleWindow;
+pub use self::idle::{DEFAULT_IDLE_BELOW, IDLE_WINDOW};
 pub use self::trigger::{evaluate, usage_percent, Fired, Threshold};
 use crate::backend::{Backend, StallTrigger};
+use crate::giveback::{GiveBackOptions, GiveBackReport};
 use crate::op::Op;
 use crate::plan::{Plan, ValidatedPlan};
 use crate::report::Status;
@@ -41,8 +50,16 @@ use crate::snapshot::Snapshot;
 use crate::stop::Stop;
 use crate::Error;
 
-/// A checked configuration, its plan, and its stall trigger if it has one.
-type Prepared = (WatchConfig, ValidatedPlan, Option<Box<dyn StallTrigger>>);
+/// A checked configuration, its action, and its stall trigger if it has one.
+type Prepared = (WatchConfig, Action, Option<Box<dyn StallTrigger>>);
+
+/// What each action of a watch does.
+enum Action {
+    /// Runs the operations.
+    Purge(ValidatedPlan),
+    /// Gives memory back to the hypervisor.
+    GiveBack(GiveBackOptions),
+}
 
 /// The operations a watch runs when none are given: the gentlest purge the platform has
 /// (`standby-low` where supported, else `standby`).
@@ -84,7 +101,7 @@ impl WatchError {
 pub struct Watch<'a> {
     backend: &'a dyn Backend,
     config: WatchConfig,
-    plan: ValidatedPlan,
+    action: Action,
     /// The kernel's stall trigger, when the configuration has one.
     stall: Option<Mutex<Box<dyn StallTrigger>>>,
 }
@@ -94,14 +111,19 @@ impl<'a> Watch<'a> {
     /// is supported here, and (unless `dry_run`) the privilege they need. Empty `ops` become the
     /// platform's [`default_ops`].
     pub fn new(backend: &'a dyn Backend, config: WatchConfig) -> Result<Watch<'a>, WatchError> {
-        let (config, plan, stall) = Watch::prepare(backend, config)?;
+        let (config, action, stall) = Watch::prepare(backend, config)?;
         if !config.dry_run {
-            plan.check_privilege(backend)?;
+            match &action {
+                Action::Purge(plan) => plan.check_privilege(backend)?,
+                Action::GiveBack(_) => {
+                    crate::giveback::check(false)?;
+                }
+            }
         }
         Ok(Watch {
             backend,
             config,
-            plan,
+            action,
             stall: stall.map(Mutex::new),
         })
     }
@@ -112,26 +134,40 @@ impl<'a> Watch<'a> {
         Watch::prepare(backend, config).map(|(config, _, _)| config)
     }
 
-    /// The configuration checked, its plan, and its stall trigger (set up now, so that a
+    /// The configuration checked, its action, and its stall trigger (set up now, so that a
     /// kernel without one, or a window this process may not ask for, stops the watch here).
+    /// The idle trigger's CPU times are read once, for the same reason.
     fn prepare(backend: &dyn Backend, mut config: WatchConfig) -> Result<Prepared, WatchError> {
         config.validate()?;
-        if config.ops.is_empty() {
-            config.ops = default_ops(backend);
+        let action = if let Some(keep_hot) = config.give_back {
+            crate::giveback::check(true)?;
+            Action::GiveBack(GiveBackOptions {
+                keep_hot,
+                dry_run: config.dry_run,
+            })
+        } else {
+            if config.ops.is_empty() {
+                config.ops = default_ops(backend);
+            }
+            config.ops = Op::canonical(config.ops);
+            Action::Purge(
+                Plan::canonical(config.ops.iter().copied())
+                    .with_processes(config.processes.clone())
+                    .with_flush_timeout(config.flush_timeout)
+                    .validate(backend)?,
+            )
+        };
+        if config.idle_below.is_some() {
+            backend.cpu_times()?;
         }
-        config.ops = Op::canonical(config.ops);
-        let plan = Plan::canonical(config.ops.iter().copied())
-            .with_processes(config.processes.clone())
-            .with_flush_timeout(config.flush_timeout)
-            .validate(backend)?;
         let stall = match config.pressure_stall() {
             Some(stall) => Some(backend.stall_trigger(stall, config.pressure_window)?),
             None => None,
         };
-        Ok((config, plan, stall))
+        Ok((config, action, stall))
     }
 
-    /// The configuration, with the operations it runs filled in.
+    /// The configuration, with the operations it runs filled in (none for a give-back watch).
     pub fn config(&self) -> &WatchConfig {
         &self.config
     }
@@ -150,12 +186,28 @@ impl<'a> Watch<'a> {
         // Set when the kernel reported a stall since the last look.
         let mut stalled = false;
         let mut last_stall = Instant::now();
+        let mut idle = IdleWindow::new(config.idle_window);
         loop {
             // With only the stall trigger, memory is looked at only when the kernel reports.
             if stalled || !config.pressure_only() {
                 let snapshot = self.backend.snapshot()?;
+                let idle_fired = match config.idle_below {
+                    Some(below) => {
+                        idle.push(Instant::now(), self.backend.cpu_times()?);
+                        idle.busy_percent()
+                            .filter(|&busy| busy < below)
+                            .map(|busy_percent| Fired::Idle {
+                                busy_percent,
+                                idle_below_percent: below,
+                                window_ms: u64::try_from(config.idle_window.as_millis())
+                                    .unwrap_or(u64::MAX),
+                            })
+                    }
+                    None => None,
+                };
                 let fired = evaluate(config, &snapshot, last_action.elapsed())
-                    .or_else(|| stalled.then(|| self.stall_fired(&snapshot)));
+                    .or_else(|| stalled.then(|| self.stall_fired(&snapshot)))
+                    .or(idle_fired);
                 match fired {
                     None => backoff.cleared(),
                     Some(_) if Instant::now() < quiet_until => {}
@@ -173,6 +225,8 @@ impl<'a> Watch<'a> {
                         };
                         last_action = Instant::now();
                         quiet_until = last_action + Duration::from_millis(event.cooldown_ms);
+                        // Idleness is measured afresh, without the action's own work.
+                        idle.clear();
                         emit(&event);
                     }
                 }
@@ -235,40 +289,69 @@ impl<'a> Watch<'a> {
         let config = &self.config;
         let time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let start = Instant::now();
-        let (status, freed, error) = if config.dry_run {
-            let dry = self.plan.preview(self.backend)?;
-            (
-                Status::Ok,
-                i64::try_from(dry.estimated_bytes).unwrap_or(i64::MAX),
-                None,
-            )
-        } else {
-            let report = self.plan.run_until(self.backend, stop)?;
-            let error = report.failure().map(|(_, e)| e.clone());
-            let status = if error.is_some() {
-                Status::Failed
-            } else {
-                Status::Ok
-            };
-            (status, report.freed_bytes, error)
+        let (status, freed, error, give_back) = match &self.action {
+            Action::Purge(plan) if config.dry_run => {
+                let dry = plan.preview(self.backend)?;
+                (
+                    Status::Ok,
+                    i64::try_from(dry.estimated_bytes).unwrap_or(i64::MAX),
+                    None,
+                    None,
+                )
+            }
+            Action::Purge(plan) => {
+                let report = plan.run_until(self.backend, stop)?;
+                let error = report.failure().map(|(_, e)| e.clone());
+                (status_of(&error), report.freed_bytes, error, None)
+            }
+            Action::GiveBack(options) => {
+                let report = crate::giveback::give_back(options, stop)?;
+                let error = report.steps.iter().find_map(|s| s.error.clone());
+                let freed = report.after.free_bytes as i64 - report.before.free_bytes as i64;
+                (status_of(&error), freed, error, Some(given_back(&report)))
+            }
         };
         let duration_ms = start.elapsed().as_micros() as f64 / 1000.0;
+        // A give-back helps by what the host could take, not by what is free.
+        let helped = give_back.as_ref().map_or(freed, |g| g.given_back_bytes);
         let cooldown = if config.dry_run {
             config.cooldown
         } else {
-            backoff.after_action(freed, snapshot.total_bytes)
+            backoff.after_action(helped, snapshot.total_bytes)
+        };
+        let ops = match &self.action {
+            Action::Purge(plan) => plan.ops(),
+            Action::GiveBack(_) => Vec::new(),
         };
         Ok(Event {
             time,
             fired,
-            ops: self.plan.ops(),
+            ops,
             dry_run: config.dry_run,
             status,
             duration_ms,
             freed_bytes: freed,
             cooldown_ms: u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
+            give_back,
             error,
         })
+    }
+}
+
+fn status_of(error: &Option<crate::backend::OsError>) -> Status {
+    if error.is_some() {
+        Status::Failed
+    } else {
+        Status::Ok
+    }
+}
+
+fn given_back(report: &GiveBackReport) -> GivenBack {
+    GivenBack {
+        method: report.method,
+        reportable_before_bytes: report.reportable_before_bytes,
+        reportable_after_bytes: report.reportable_after_bytes,
+        given_back_bytes: report.gained_bytes(),
     }
 }
 

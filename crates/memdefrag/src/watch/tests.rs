@@ -385,3 +385,66 @@ fn a_stall_trigger_needs_the_kernels_support_and_a_window_it_accepts() {
         Some(Duration::from_millis(200))
     );
 }
+
+fn idle_config(busy_below: f64) -> WatchConfig {
+    WatchConfig {
+        ops: vec![Op::Standby],
+        idle_below: Some(busy_below),
+        idle_window: Duration::from_millis(30),
+        interval: Duration::from_millis(5),
+        cooldown: Duration::from_millis(20),
+        ..WatchConfig::default()
+    }
+}
+
+#[test]
+fn an_idle_trigger_fires_after_a_whole_quiet_window_and_not_when_busy() {
+    let run = |busy_percent, busy_below| {
+        let stop = Stop::new();
+        let stopper = stop.clone();
+        let backend = Scripted {
+            busy_percent: Some(busy_percent),
+            on_look: Some(Box::new(move |looks| {
+                if looks >= 60 {
+                    stopper.request();
+                }
+            })),
+            ..Scripted::default()
+        };
+        let mut events = Vec::new();
+        let started = Instant::now();
+        Watch::new(&backend, idle_config(busy_below))
+            .unwrap()
+            .run(&stop, &mut |e| events.push((started.elapsed(), e.clone())))
+            .unwrap();
+        events
+    };
+    let events = run(4, 10.0);
+    assert!(!events.is_empty());
+    let (at, first) = &events[0];
+    // Not before a whole window was watched.
+    assert!(*at >= Duration::from_millis(30), "{at:?}");
+    assert_eq!(
+        first.fired,
+        Fired::Idle {
+            busy_percent: 4.0,
+            idle_below_percent: 10.0,
+            window_ms: 30,
+        }
+    );
+    assert_eq!(serde_json::to_value(first).unwrap()["trigger"], "idle");
+    // Busy 40 % of the time: never idle below 10 %.
+    assert!(run(40, 10.0).is_empty());
+}
+
+#[test]
+fn an_idle_trigger_needs_cpu_times() {
+    let err = Watch::new(&Scripted::default(), idle_config(10.0))
+        .err()
+        .unwrap();
+    let WatchError::Plan(e) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.exit_code(), crate::exit::UNSUPPORTED, "{e}");
+    assert!(e.to_string().contains("--idle-below"), "{e}");
+}

@@ -70,6 +70,15 @@ pub enum Fired {
         #[serde(skip_serializing_if = "Option::is_none")]
         some_avg10_percent: Option<f64>,
     },
+    /// The CPUs were busy less than the threshold over the window.
+    Idle {
+        /// The share of the window the CPUs were busy, in percent.
+        busy_percent: f64,
+        /// The threshold.
+        idle_below_percent: f64,
+        /// The window.
+        window_ms: u64,
+    },
 }
 
 /// The first trigger that holds for `snapshot`, `since_action` after the last action (or start).

@@ -41,6 +41,24 @@ pub(crate) fn unavailable() -> Option<String> {
     )
 }
 
+/// Why DAMON's state is hidden from this process (its sysfs files are root's), or `None` when it
+/// can be read. A dry run without root then names DAMON as the method, with this reason.
+pub(crate) fn hidden() -> Option<String> {
+    hidden_at(Path::new(ADMIN))
+}
+
+fn hidden_at(admin: &Path) -> Option<String> {
+    let path = admin.join("kdamonds/nr_kdamonds");
+    match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(format!(
+            "only root may read {}, so whether another DAMON instance runs is checked when \
+             give-back runs as root (then memory.reclaim is used instead)",
+            path.display()
+        )),
+        _ => None,
+    }
+}
+
 fn unavailable_at(admin: &Path, reclaim_enabled: &Path, reclaim_pid: &Path) -> Option<String> {
     if !admin.join("kdamonds").is_dir() {
         return Some("this kernel has no DAMON sysfs interface (CONFIG_DAMON_SYSFS)".into());
@@ -187,6 +205,15 @@ impl ColdPageout {
         write(&c.join("schemes/nr_schemes"), "1")?;
         let s = c.join("schemes/0");
         write(&s.join("action"), "pageout")?;
+        // Page cache only: anonymous memory paged out goes to swap, on the guest's disk, and
+        // comes back at the next touch. DAMOS filters exist from 6.3; a filter that matches
+        // excludes what it matches.
+        let filters = s.join("filters");
+        if filters.is_dir() {
+            write(&filters.join("nr_filters"), "1")?;
+            write(&filters.join("0/type"), "anon")?;
+            write(&filters.join("0/matching"), "Y")?;
+        }
         let pattern = s.join("access_pattern");
         // Any size; never accessed while watched; for at least min_age (counted in
         // aggregation intervals).
@@ -377,6 +404,16 @@ mod tests {
         assert!(left_by_give_back(admin.path(), &marker));
         std::fs::write(k.join("0/pid"), "4343\n").unwrap();
         assert!(!left_by_give_back(admin.path(), &marker));
+
+        // Root's files, read by another user: hidden, not absent.
+        assert_eq!(hidden_at(admin.path()), None);
+        if !rustix::process::geteuid().is_root() {
+            use std::os::unix::fs::PermissionsExt;
+            let nr = k.join("nr_kdamonds");
+            std::fs::set_permissions(&nr, std::fs::Permissions::from_mode(0o000)).unwrap();
+            let why = hidden_at(admin.path()).unwrap();
+            assert!(why.contains("only root may read"), "{why}");
+        }
 
         let none = tempfile::tempdir().unwrap();
         let why = unavailable_at(none.path(), &missing, &missing).unwrap();

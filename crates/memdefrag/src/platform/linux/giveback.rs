@@ -49,6 +49,12 @@ pub(crate) fn check_give_back_privilege() -> Result<(), NotPrivileged> {
 
 /// DAMON where it is free to use, else memory.reclaim, else nothing; with the reason.
 pub(crate) fn cold_method() -> (ColdMethod, String) {
+    if let Some(why) = damon::hidden() {
+        return (
+            ColdMethod::Damon,
+            format!("DAMON watches physical memory and pages out what is not accessed ({why})"),
+        );
+    }
     let damon = damon::unavailable();
     let Some(why_not_damon) = damon else {
         return (

@@ -21,6 +21,7 @@ mod pagecache;
 mod pageout;
 pub(crate) mod pagetypeinfo;
 pub(crate) mod psi;
+mod stat;
 #[allow(unsafe_code)]
 mod sys;
 pub(crate) mod vmstat;
@@ -369,6 +370,12 @@ impl Backend for Native {
                 feature: "the memory stall trigger (--pressure-above)",
                 reason: format!("the kernel refused the trigger: {e}"),
             })
+    }
+    fn cpu_times(&self) -> Result<crate::backend::CpuTimes, Error> {
+        stat::cpu_times().map_err(|message| Error::Stats {
+            source_name: stat::PATH.into(),
+            message,
+        })
     }
 }
 
