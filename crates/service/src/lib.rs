@@ -4,6 +4,7 @@
 //! The decisions are plain Rust, tested on every platform:
 //! - [`spec`]: what is registered (name, display name, the command line that records the watch
 //!   options) and how the options are read back from it;
+//! - [`error`]: the service's states and how requests fail;
 //! - [`manage`]: install, start, stop, status and uninstall over the [`manage::Scm`] seam;
 //! - [`control`]: what each service control does.
 //!
@@ -17,10 +18,12 @@
 #![deny(unsafe_code)]
 
 pub mod control;
+pub mod error;
 pub mod manage;
 pub mod spec;
 #[cfg(windows)]
 pub mod windows;
 
-pub use manage::{ServiceError, ServiceState, ServiceStatus};
+pub use error::{ServiceError, ServiceState};
+pub use manage::ServiceStatus;
 pub use spec::ServiceSpec;

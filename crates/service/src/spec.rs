@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::manage::ServiceError;
+use crate::error::ServiceError;
 
 /// The name of the service unless `--name` says otherwise.
 pub const DEFAULT_NAME: &str = "memdefrag";

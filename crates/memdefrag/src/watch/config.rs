@@ -3,9 +3,27 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::trigger::Threshold;
 use crate::backend::ProcessFilter;
 use crate::op::Op;
+
+/// A free-memory threshold: bytes, or a percentage of total memory.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Threshold {
+    /// This many bytes.
+    Bytes(u64),
+    /// This percentage (0 to 100) of total memory.
+    Percent(f64),
+}
+
+impl Threshold {
+    /// The threshold in bytes, for `total` bytes of memory.
+    pub fn bytes(self, total: u64) -> u64 {
+        match self {
+            Threshold::Bytes(b) => b,
+            Threshold::Percent(p) => (total as f64 * p / 100.0) as u64,
+        }
+    }
+}
 
 /// The longest interval or base cooldown accepted: a day.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);

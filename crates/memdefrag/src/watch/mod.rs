@@ -16,7 +16,7 @@
 //! It never loops: every action is followed by a cooldown, and an action that frees less than 1 %
 //! of total memory doubles the cooldown (up to 10 minutes) until the triggers clear.
 //!
-//! - `config`: [`WatchConfig`] and its validation;
+//! - `config`: [`WatchConfig`], [`Threshold`] and the validation;
 //! - `trigger`: when an action fires ([`evaluate`]);
 //! - `backoff`: the cooldown ([`Backoff`]);
 //! - `idle`: the idle trigger's measure;
@@ -34,13 +34,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use self::backoff::{Backoff, MAX_COOLDOWN};
 pub use self::config::{
-    ConfigError, Setting, WatchConfig, DEFAULT_PRESSURE_WINDOW, MAX_EVERY, MAX_INTERVAL,
+    ConfigError, Setting, Threshold, WatchConfig, DEFAULT_PRESSURE_WINDOW, MAX_EVERY, MAX_INTERVAL,
     PRESSURE_WINDOWS,
 };
 pub use self::event::{Event, GivenBack};
 use self::idle::IdleWindow;
 pub use self::idle::{DEFAULT_IDLE_BELOW, IDLE_WINDOW};
-pub use self::trigger::{evaluate, usage_percent, Fired, Threshold};
+pub use self::trigger::{evaluate, usage_percent, Fired};
 use crate::backend::{Backend, StallTrigger};
 use crate::giveback::{GiveBackOptions, GiveBackReport};
 use crate::op::Op;

@@ -10,25 +10,6 @@ use serde::Serialize;
 use super::config::WatchConfig;
 use crate::snapshot::Snapshot;
 
-/// A free-memory threshold: bytes, or a percentage of total memory.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Threshold {
-    /// This many bytes.
-    Bytes(u64),
-    /// This percentage (0 to 100) of total memory.
-    Percent(f64),
-}
-
-impl Threshold {
-    /// The threshold in bytes, for `total` bytes of memory.
-    pub fn bytes(self, total: u64) -> u64 {
-        match self {
-            Threshold::Bytes(b) => b,
-            Threshold::Percent(p) => (total as f64 * p / 100.0) as u64,
-        }
-    }
-}
-
 /// Why an action fired, with the values that fired it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "trigger", rename_all = "kebab-case")]
@@ -138,6 +119,7 @@ pub fn usage_percent(snapshot: &Snapshot) -> f64 {
 mod tests {
     use super::*;
     use crate::testing::snapshot;
+    use crate::watch::Threshold;
 
     const GIB: u64 = 1 << 30;
 
