@@ -413,7 +413,10 @@ pub trait Backend: Send + Sync {
     fn cpu_times(&self) -> Result<CpuTimes, Error> {
         Err(Error::UnsupportedFeature {
             feature: "the idle trigger (--idle-below)",
-            reason: format!("memdefrag cannot read CPU time on {}", self.platform()),
+            reason: format!(
+                "it measures idleness from Linux's /proc/stat, which {} has not",
+                self.platform()
+            ),
         })
     }
 
