@@ -51,6 +51,7 @@ mod stop;
 pub mod testing;
 pub mod units;
 pub mod watch;
+pub mod wsl;
 
 pub use backend::{
     Backend, Decision, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter,
