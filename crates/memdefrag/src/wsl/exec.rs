@@ -40,8 +40,18 @@ pub(super) fn run(program: &Path, args: &[&str], deadline: Duration) -> Result<O
             bytes
         })
     };
-    let stdout = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let start = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -95,7 +105,12 @@ mod tests {
 
     #[test]
     fn output_and_exit_code_are_collected() {
-        let out = run(Path::new("/bin/sh"), &["-c", "printf out; printf err >&2; exit 3"], Duration::from_secs(10)).unwrap();
+        let out = run(
+            Path::new("/bin/sh"),
+            &["-c", "printf out; printf err >&2; exit 3"],
+            Duration::from_secs(10),
+        )
+        .unwrap();
         assert_eq!(out.code, Some(3));
         assert_eq!(out.stdout, b"out");
         assert_eq!(out.stderr, b"err");
@@ -105,7 +120,11 @@ mod tests {
     fn a_call_past_its_deadline_is_stopped() {
         let start = Instant::now();
         let err = run(Path::new("/bin/sleep"), &["30"], Duration::from_millis(300)).unwrap_err();
-        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
         assert!(matches!(err, WslError::Timeout { .. }), "{err}");
         assert_eq!(
             err.to_string(),
@@ -115,7 +134,12 @@ mod tests {
 
     #[test]
     fn a_missing_program_is_an_error() {
-        let err = run(Path::new("/nonexistent/wsl.exe"), &[], Duration::from_secs(1)).unwrap_err();
+        let err = run(
+            Path::new("/nonexistent/wsl.exe"),
+            &[],
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
         assert!(matches!(err, WslError::Spawn { .. }), "{err}");
     }
 

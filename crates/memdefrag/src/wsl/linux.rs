@@ -67,9 +67,8 @@ pub fn parse_meminfo(text: &str) -> Result<LinuxMemory, ParseError> {
         }
         Ok(None)
     };
-    let needed = |name: &str| {
-        field(name)?.ok_or_else(|| ParseError(format!("/proc/meminfo has no {name}")))
-    };
+    let needed =
+        |name: &str| field(name)?.ok_or_else(|| ParseError(format!("/proc/meminfo has no {name}")));
     let total = needed("MemTotal")?;
     let free = needed("MemFree")?;
     Ok(LinuxMemory {
@@ -205,7 +204,9 @@ mod tests {
             "/proc/meminfo has no MemTotal"
         );
         assert_eq!(
-            parse_meminfo("MemTotal: x kB\nMemFree: 1 kB\n").unwrap_err().0,
+            parse_meminfo("MemTotal: x kB\nMemFree: 1 kB\n")
+                .unwrap_err()
+                .0,
             "/proc/meminfo: MemTotal is not a number"
         );
         assert!(parse_meminfo("MemTotal: 1 MB\nMemFree: 1 kB\n").is_err());
@@ -221,7 +222,12 @@ mod tests {
         let m = parse_status(json).unwrap();
         assert_eq!(m.source, LinuxSource::MemdefragStatus);
         assert_eq!(
-            (m.total_bytes, m.available_bytes, m.free_bytes, m.cache_bytes),
+            (
+                m.total_bytes,
+                m.available_bytes,
+                m.free_bytes,
+                m.cache_bytes
+            ),
             (100, 60, 40, 20)
         );
         assert_eq!(m.reportable_free_bytes, Some(30));

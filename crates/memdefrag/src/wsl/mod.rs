@@ -185,7 +185,11 @@ pub fn pick_vm(processes: impl IntoIterator<Item = VmProcess>) -> Option<VmProce
     for p in processes {
         match base(&p.name).as_str() {
             "vmmemwsl" => return Some(p),
-            "vmmem" if vmmem.as_ref().is_none_or(|v| v.working_set_bytes < p.working_set_bytes) => {
+            "vmmem"
+                if vmmem
+                    .as_ref()
+                    .is_none_or(|v| v.working_set_bytes < p.working_set_bytes) =>
+            {
                 vmmem = Some(p);
             }
             _ => {}
@@ -339,7 +343,10 @@ pub fn running(host: &dyn WslHost, timeout: Duration) -> Result<Vec<String>, Wsl
     if out.code != Some(0) {
         // "There are no running distributions." and "... has no installed distributions." end
         // with an error code; so does a WSL that is only half installed.
-        return Err(WslError::NotRunning(text::first_line(&out.stdout, &out.stderr)));
+        return Err(WslError::NotRunning(text::first_line(
+            &out.stdout,
+            &out.stderr,
+        )));
     }
     if names.is_empty() {
         return Err(WslError::NotRunning(None));
@@ -377,17 +384,19 @@ fn inside_status(host: &dyn WslHost, name: &str, timeout: Duration) -> DistroSta
     let result = (|| -> Result<(Option<String>, LinuxMemory), WslError> {
         let probe = checked(host, &["-d", name, "-e", "sh", "-c", PROBE], timeout)?;
         let path = installed_path(text::lines(&text::decode(&probe.stdout)));
-        let (args, parse): (Vec<&str>, fn(&str) -> Result<LinuxMemory, linux::ParseError>) =
-            match &path {
-                Some(path) => (
-                    vec!["-d", name, "-e", path, "status", "--json"],
-                    linux::parse_status,
-                ),
-                None => (
-                    vec!["-d", name, "-e", "cat", "/proc/meminfo"],
-                    linux::parse_meminfo,
-                ),
-            };
+        let (args, parse): (
+            Vec<&str>,
+            fn(&str) -> Result<LinuxMemory, linux::ParseError>,
+        ) = match &path {
+            Some(path) => (
+                vec!["-d", name, "-e", path, "status", "--json"],
+                linux::parse_status,
+            ),
+            None => (
+                vec!["-d", name, "-e", "cat", "/proc/meminfo"],
+                linux::parse_meminfo,
+            ),
+        };
         let out = checked(host, &args, timeout)?;
         let memory = parse(&text::decode(&out.stdout)).map_err(|e| WslError::Failed {
             command: command_line(&args),
@@ -648,7 +657,11 @@ fn give_back_one(host: &dyn WslHost, name: &str, timeout: Duration) -> DistroGiv
                     inside
                         .steps
                         .iter()
-                        .find_map(|s| s.error.as_ref().map(|e| format!("{}: {}", s.step, e.message)))
+                        .find_map(|s| {
+                            s.error
+                                .as_ref()
+                                .map(|e| format!("{}: {}", s.step, e.message))
+                        })
                         .unwrap_or_else(|| failure(&out)),
                 );
             }
@@ -656,7 +669,9 @@ fn give_back_one(host: &dyn WslHost, name: &str, timeout: Duration) -> DistroGiv
         }
         Ok(Err((message, code))) => {
             report.outcome = Outcome::Failed;
-            report.error = Some(format!("memdefrag give-back inside (exit code {code}): {message}"));
+            report.error = Some(format!(
+                "memdefrag give-back inside (exit code {code}): {message}"
+            ));
         }
         Err(e) => {
             report.outcome = Outcome::Failed;

@@ -33,7 +33,11 @@ impl Fake {
 impl WslHost for Fake {
     fn vm(&self) -> Result<Option<VmProcess>, WslError> {
         let mut vm = self.vm.borrow_mut();
-        Ok(if vm.len() > 1 { vm.remove(0) } else { vm[0].clone() })
+        Ok(if vm.len() > 1 {
+            vm.remove(0)
+        } else {
+            vm[0].clone()
+        })
     }
     fn wsl(&self, args: &[&str], _deadline: Duration) -> Result<Output, WslError> {
         self.calls
@@ -125,7 +129,10 @@ fn status_runs_memdefrag_inside_where_it_is_installed() {
     let status = status(&host, DEFAULT_TIMEOUT).unwrap();
     let d = &status.distributions[0];
     assert_eq!(d.memdefrag.as_deref(), Some("/usr/bin/memdefrag"));
-    assert_eq!(d.memory.as_ref().unwrap().source, LinuxSource::MemdefragStatus);
+    assert_eq!(
+        d.memory.as_ref().unwrap().source,
+        LinuxSource::MemdefragStatus
+    );
     assert_eq!(d.memory.as_ref().unwrap().reportable_free_bytes, Some(2));
 }
 
@@ -177,7 +184,11 @@ fn a_vm_without_distributions_is_shown_with_a_note() {
     });
     let status = status(&host, DEFAULT_TIMEOUT).unwrap();
     assert!(status.distributions.is_empty());
-    assert!(status.notes[0].contains("no distribution is running"), "{:?}", status.notes);
+    assert!(
+        status.notes[0].contains("no distribution is running"),
+        "{:?}",
+        status.notes
+    );
 }
 
 #[test]
@@ -188,7 +199,10 @@ fn only_wsl1_is_explained() {
         other => panic!("unexpected call {other:?}"),
     });
     let err = status(&host, DEFAULT_TIMEOUT).unwrap_err();
-    assert!(matches!(err, WslError::Wsl1Only(ref n) if n == &["Legacy"]), "{err}");
+    assert!(
+        matches!(err, WslError::Wsl1Only(ref n) if n == &["Legacy"]),
+        "{err}"
+    );
     assert_eq!(err.exit_code(), 3);
     let err = give_back(&host, &GiveBackOptions::default()).unwrap_err();
     assert!(matches!(err, WslError::Wsl1Only(_)), "{err}");
@@ -196,7 +210,10 @@ fn only_wsl1_is_explained() {
 
 #[test]
 fn give_back_runs_the_recipe_as_root_and_waits_for_the_vm_to_shrink() {
-    let host = Fake::new(vec![vm(2048), vm(2048), vm(1500), vm(1100), vm(1100), vm(1100)], standard);
+    let host = Fake::new(
+        vec![vm(2048), vm(2048), vm(1500), vm(1100), vm(1100), vm(1100)],
+        standard,
+    );
     let report = give_back(&host, &GiveBackOptions::default()).unwrap();
     assert_eq!(report.before, vm(2048));
     assert_eq!(report.after, vm(1100));
@@ -208,7 +225,11 @@ fn give_back_runs_the_recipe_as_root_and_waits_for_the_vm_to_shrink() {
     assert_eq!(d.outcome, Outcome::Ok);
     assert!(d.notes[0].contains("the hot cache"), "{:?}", d.notes);
     assert_eq!(report.exit_code(), 0);
-    assert!(report.notes.iter().any(|n| n.contains("Legacy")), "{:?}", report.notes);
+    assert!(
+        report.notes.iter().any(|n| n.contains("Legacy")),
+        "{:?}",
+        report.notes
+    );
     let calls = host.calls();
     assert_eq!(calls[2], format!("-d {NAME} -u root -e sh -c {PROBE_ROOT}"));
     assert_eq!(calls[3], format!("-d {NAME} -u root -e sh -c {RECIPE}"));
@@ -254,7 +275,14 @@ fn give_back_inside_that_fails_is_reported() {
         }
         other => standard(other),
     });
-    let report = give_back(&host, &GiveBackOptions { wait: Duration::ZERO, ..GiveBackOptions::default() }).unwrap();
+    let report = give_back(
+        &host,
+        &GiveBackOptions {
+            wait: Duration::ZERO,
+            ..GiveBackOptions::default()
+        },
+    )
+    .unwrap();
     let d = &report.distributions[0];
     assert_eq!(d.outcome, Outcome::Failed);
     assert_eq!(
@@ -274,11 +302,26 @@ fn no_root_is_explained_and_nothing_runs() {
         }),
         other => standard(other),
     });
-    let report = give_back(&host, &GiveBackOptions { wait: Duration::ZERO, ..GiveBackOptions::default() }).unwrap();
+    let report = give_back(
+        &host,
+        &GiveBackOptions {
+            wait: Duration::ZERO,
+            ..GiveBackOptions::default()
+        },
+    )
+    .unwrap();
     let d = &report.distributions[0];
     assert_eq!(d.outcome, Outcome::NoRoot);
-    assert!(d.error.as_deref().unwrap().starts_with("cannot run as root in 'Ubuntu 22.04 Ä'"));
-    assert!(d.error.as_deref().unwrap().ends_with("getpwnam(root) failed)"));
+    assert!(d
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("cannot run as root in 'Ubuntu 22.04 Ä'"));
+    assert!(d
+        .error
+        .as_deref()
+        .unwrap()
+        .ends_with("getpwnam(root) failed)"));
     assert_eq!(report.exit_code(), 77);
     assert!(!host.calls().iter().any(|c| c.contains("drop_caches")));
 }
@@ -299,7 +342,11 @@ fn an_unknown_or_wsl1_distro_changes_nothing() {
     assert_eq!(err.exit_code(), 2);
     let err = give_back(&host, &options("Legacy")).unwrap_err();
     assert!(matches!(err, WslError::Wsl1Distro(_)), "{err}");
-    assert!(host.calls().iter().all(|c| c.starts_with("--list")), "{:?}", host.calls());
+    assert!(
+        host.calls().iter().all(|c| c.starts_with("--list")),
+        "{:?}",
+        host.calls()
+    );
 }
 
 #[test]
@@ -312,7 +359,9 @@ fn the_vm_process_is_vmmemwsl_else_the_largest_vmmem() {
         cpu_time_ms: 0,
     };
     assert_eq!(
-        pick_vm([p("vmmem", 5), p("VmmemWSL", 1), p("x.exe", 9)]).unwrap().name,
+        pick_vm([p("vmmem", 5), p("VmmemWSL", 1), p("x.exe", 9)])
+            .unwrap()
+            .name,
         "VmmemWSL"
     );
     assert_eq!(pick_vm([p("vmmem", 5), p("Vmmem", 7)]).unwrap().pid, 7);

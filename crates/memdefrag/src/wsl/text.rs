@@ -200,12 +200,18 @@ mod tests {
 
     #[test]
     fn the_first_line_of_a_failure() {
-        let out = utf16("\r\nThere is no distribution with the supplied name.\r\n", true);
+        let out = utf16(
+            "\r\nThere is no distribution with the supplied name.\r\n",
+            true,
+        );
         assert_eq!(
             first_line(&out, b"").as_deref(),
             Some("There is no distribution with the supplied name.")
         );
-        assert_eq!(first_line(b"", b"sh: 1: oops\n").as_deref(), Some("sh: 1: oops"));
+        assert_eq!(
+            first_line(b"", b"sh: 1: oops\n").as_deref(),
+            Some("sh: 1: oops")
+        );
         assert_eq!(first_line(b"\n", b""), None);
     }
 

@@ -83,8 +83,7 @@ const fn per_width(bits64: usize, bits32: usize) -> usize {
 
 const _: () = assert!(size_of::<UnicodeString>() == per_width(16, 8));
 const _: () = assert!(size_of::<SystemProcessInformation>() == per_width(0x100, 0xB8));
-const _: () =
-    assert!(offset_of!(SystemProcessInformation, image_name) == per_width(0x38, 0x38));
+const _: () = assert!(offset_of!(SystemProcessInformation, image_name) == per_width(0x38, 0x38));
 const _: () =
     assert!(offset_of!(SystemProcessInformation, working_set_size) == per_width(0x90, 0x68));
 const _: () =
@@ -142,7 +141,13 @@ fn parse(buffer: &[u64], len: usize) -> Vec<ProcessMemory> {
             pid: entry.unique_process_id as usize as u32,
             name: image_name(buffer, len, &entry.image_name),
             working_set_bytes: entry.working_set_size as u64,
-            private_bytes: entry.private_page_count as u64,
+            // PrivatePageCount and PagefileUsage both count the process's private committed
+            // bytes (its "Commit size" in Task Manager); Wine fills only the second.
+            private_bytes: if entry.private_page_count != 0 {
+                entry.private_page_count as u64
+            } else {
+                entry.pagefile_usage as u64
+            },
             cpu_time_100ns: u64::try_from(entry.user_time.saturating_add(entry.kernel_time))
                 .unwrap_or(0),
         });
