@@ -372,6 +372,9 @@ fn installed_path<'a>(mut lines: impl Iterator<Item = &'a str>) -> Option<String
     lines.find(|l| l.starts_with('/')).map(str::to_owned)
 }
 
+/// A parser of what Linux says.
+type Parser = fn(&str) -> Result<LinuxMemory, linux::ParseError>;
+
 /// What Linux says inside `name`: memdefrag's status if installed, else /proc/meminfo.
 fn inside_status(host: &dyn WslHost, name: &str, timeout: Duration) -> DistroStatus {
     let mut status = DistroStatus {
@@ -384,10 +387,7 @@ fn inside_status(host: &dyn WslHost, name: &str, timeout: Duration) -> DistroSta
     let result = (|| -> Result<(Option<String>, LinuxMemory), WslError> {
         let probe = checked(host, &["-d", name, "-e", "sh", "-c", PROBE], timeout)?;
         let path = installed_path(text::lines(&text::decode(&probe.stdout)));
-        let (args, parse): (
-            Vec<&str>,
-            fn(&str) -> Result<LinuxMemory, linux::ParseError>,
-        ) = match &path {
+        let (args, parse): (Vec<&str>, Parser) = match &path {
             Some(path) => (
                 vec!["-d", name, "-e", path, "status", "--json"],
                 linux::parse_status,

@@ -4,10 +4,13 @@ use std::cell::RefCell;
 
 use super::*;
 
+/// How the scripted wsl.exe answers.
+type Answer = Box<dyn Fn(&[&str]) -> Result<Output, WslError>>;
+
 /// A scripted WSL: answers from a function of the arguments, records every call.
 struct Fake {
     vm: RefCell<Vec<Option<VmProcess>>>,
-    answer: Box<dyn Fn(&[&str]) -> Result<Output, WslError>>,
+    answer: Answer,
     calls: RefCell<Vec<Vec<String>>>,
     slept: RefCell<Duration>,
 }

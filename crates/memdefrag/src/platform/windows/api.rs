@@ -136,6 +136,7 @@ pub(crate) struct ProcessEntry {
 
 /// A process's memory figures from the system's process list (no handle to it is opened).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(windows), allow(dead_code))] // read only by the real process list
 pub(crate) struct ProcessMemory {
     pub pid: u32,
     /// The image name, e.g. `VmmemWSL` (empty for the System Idle Process).

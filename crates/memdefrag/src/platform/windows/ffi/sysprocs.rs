@@ -165,7 +165,8 @@ fn image_name(buffer: &[u64], len: usize, name: &UnicodeString) -> String {
     let start = buffer.as_ptr() as usize;
     let at = name.buffer as usize;
     let chars = usize::from(name.length) / 2;
-    if name.buffer.is_null() || at < start || at + chars * 2 > start + len || at % 2 != 0 {
+    if name.buffer.is_null() || at < start || at + chars * 2 > start + len || !at.is_multiple_of(2)
+    {
         return String::new();
     }
     // SAFETY: the name's characters lie within the initialized, live buffer (checked above),
