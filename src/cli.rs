@@ -105,6 +105,10 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// WSL 2 from Windows: the Linux VM's memory as Windows sees it (the VmmemWSL process's
+    /// working set and private bytes) and as each running distribution sees it. Starts no
+    /// distribution.
+    Wsl(WslArgs),
     /// Run `watch` as a Windows service: unattended, from boot, across log-offs.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -257,6 +261,51 @@ pub(crate) struct WatchArgs {
     /// unless the network may read it.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// `memdefrag wsl`: the VM's memory, or a give-back.
+#[derive(Debug, Args)]
+pub(crate) struct WslArgs {
+    #[command(subcommand)]
+    pub command: Option<WslCommand>,
+    /// Stop a wsl.exe query (a list, a status, a probe) that has not answered after DURATION.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_wsl_timeout)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WslCommand {
+    /// Give the VM's unused memory back to Windows, without shutting it down: in each running
+    /// WSL 2 distribution (or --distro), as root, `memdefrag give-back` where memdefrag is
+    /// installed, else drop_caches then compact_memory (the hot cache goes too). Shows the VM's
+    /// size on Windows before and after.
+    GiveBack {
+        /// Only this running distribution.
+        #[arg(long, value_name = "NAME", value_parser = parse_name)]
+        distro: Option<String>,
+        /// Watch the VM's size for at most DURATION after the run: WSL's page reporting hands
+        /// freed memory back to Windows after a few seconds. 0s reads it at once.
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_wait)]
+        wait: Duration,
+    },
+}
+
+/// The deadline of a wsl.exe query: more than nothing, at most 10 minutes.
+fn parse_wsl_timeout(s: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(s)?;
+    if timeout.is_zero() || timeout > Duration::from_secs(600) {
+        return Err("the timeout is longer than 0 and at most 10m".into());
+    }
+    Ok(timeout)
+}
+
+/// The wait after a WSL give-back: at most 10 minutes.
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    let wait = parse_duration(s)?;
+    if wait > Duration::from_secs(600) {
+        return Err("the wait is at most 10m".into());
+    }
+    Ok(wait)
 }
 
 /// How long a flush may take.
@@ -680,6 +729,8 @@ mod tests {
             let _ = parse_flush_timeout(&s);
             let _ = parse_process(&s);
             let _ = parse_name(&s);
+            let _ = parse_wsl_timeout(&s);
+            let _ = parse_wait(&s);
         }
     }
 }

@@ -30,6 +30,8 @@ fn main() -> ExitCode {
         Err(err) => {
             let (message, code) = if let Some(e) = err.downcast_ref::<Error>() {
                 (messages::error(e), e.exit_code())
+            } else if let Some(e) = err.downcast_ref::<memdefrag::wsl::WslError>() {
+                (e.to_string(), e.exit_code())
             } else if let Some(e) = err.downcast_ref::<Exit>() {
                 (e.message.clone(), e.code)
             } else {
@@ -111,6 +113,7 @@ fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
             }))
         }
         Command::GiveBack { keep_hot, dry_run } => give_back(keep_hot, dry_run, json),
+        Command::Wsl(args) => wsl(&args, json),
         Command::Service(command) => service::run(&system, command, json),
         Command::Generate(what) => generate(what),
     }
@@ -211,6 +214,43 @@ fn give_back(keep_hot: Duration, dry_run: bool, json: bool) -> anyhow::Result<Ex
         );
     }
     Ok(exit_code(report.exit_code()))
+}
+
+/// `memdefrag wsl` and `memdefrag wsl give-back`, from Windows.
+fn wsl(args: &cli::WslArgs, json: bool) -> anyhow::Result<ExitCode> {
+    use memdefrag::wsl;
+    let host = wsl::NativeHost::find()?;
+    match &args.command {
+        None => {
+            let status = wsl::status(&host, args.timeout)?;
+            show(json, &status, render::wsl_status)?;
+            for d in status.distributions.iter().filter(|d| d.error.is_some()) {
+                eprintln!(
+                    "memdefrag: cannot read '{}': {}",
+                    d.name,
+                    d.error.as_deref().unwrap_or_default()
+                );
+            }
+            Ok(exit_code(status.exit_code()))
+        }
+        Some(cli::WslCommand::GiveBack { distro, wait }) => {
+            let options = wsl::GiveBackOptions {
+                distro: distro.clone(),
+                timeout: args.timeout,
+                wait: *wait,
+            };
+            let report = wsl::give_back(&host, &options)?;
+            show(json, &report, render::wsl_give_back)?;
+            for d in report.distributions.iter().filter(|d| d.error.is_some()) {
+                eprintln!(
+                    "memdefrag: give-back in '{}' failed: {}",
+                    d.name,
+                    d.error.as_deref().unwrap_or_default()
+                );
+            }
+            Ok(exit_code(report.exit_code()))
+        }
+    }
 }
 
 fn watch(system: &Native, args: &WatchArgs, json: bool) -> anyhow::Result<ExitCode> {

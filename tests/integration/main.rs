@@ -27,3 +27,4 @@ mod service;
 mod watch;
 #[cfg(windows)]
 mod windows;
+mod wsl;

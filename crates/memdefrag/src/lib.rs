@@ -12,7 +12,8 @@
 //! 2. [`Native`]: this system's backend (Linux, Windows, or a fallback that explains itself);
 //! 3. the engine: [`Plan`] validates a list of operations, then runs it in order, stopping at the
 //!    first failure, into a [`Report`] or a [`DryRun`] ([`report`]); [`watch`] purges
-//!    unattended when triggers fire, with a backing-off cooldown;
+//!    unattended when triggers fire, with a backing-off cooldown; [`wsl`] shows and gives back
+//!    WSL 2's VM memory from the Windows side, through `wsl.exe`;
 //! 4. [`render`]: all of these for people (tables, one-line events) and as JSON.
 //!
 //! [`log`] is an append-only JSON-lines log with rotation, for front ends that run unattended.
@@ -51,6 +52,7 @@ mod stop;
 pub mod testing;
 pub mod units;
 pub mod watch;
+pub mod wsl;
 
 pub use backend::{
     Backend, Decision, Estimate, NotPrivileged, OpInfo, OsError, Outcome, ProcessFilter,

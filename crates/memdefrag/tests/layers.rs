@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("plan", 4),
     ("files", 4),
     ("giveback", 4),
+    ("wsl", 4),
     ("watch", 5),
     ("render", 6),
     ("units", 6),

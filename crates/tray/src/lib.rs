@@ -7,7 +7,8 @@
 //! - [`auto`]: automatic cleaning with watch's triggers, cooldown and back-off;
 //! - [`cleaner`]: cleaning on a worker thread, so that the icon and menu never freeze;
 //! - [`hotkey`]: the global hotkey as the settings spell it;
-//! - [`text`]: the tooltip and the notifications.
+//! - [`text`]: the tooltip and the notifications;
+//! - [`wsl`]: WSL 2's VM: its size, giving its memory back on a worker, automatically when idle.
 
 // Unsafe code lives only in the Win32 modules of the app, which opt out of this one by one.
 #![deny(unsafe_code)]
@@ -19,3 +20,4 @@ pub mod icon;
 pub mod menu;
 pub mod settings;
 pub mod text;
+pub mod wsl;

@@ -25,6 +25,12 @@ pub enum Action {
     OpenStatus,
     /// Start again as administrator.
     RestartElevated,
+    /// Give WSL 2's memory back.
+    WslGiveBack,
+    /// The automatic WSL give-back on or off.
+    ToggleWslAuto,
+    /// The WSL 2 VM's size (a line to read, not a command).
+    WslInfo,
     /// Quit.
     Exit,
 }
@@ -40,6 +46,9 @@ impl Action {
             Action::OpenStatus => 5,
             Action::RestartElevated => 6,
             Action::Exit => 7,
+            Action::WslGiveBack => 8,
+            Action::ToggleWslAuto => 9,
+            Action::WslInfo => 10,
             Action::Auto(mode) => 20 + mode as u16,
             Action::ToggleArea(op) => {
                 100 + Op::ALL
@@ -66,6 +75,9 @@ impl Action {
             5 => Action::OpenStatus,
             6 => Action::RestartElevated,
             7 => Action::Exit,
+            8 => Action::WslGiveBack,
+            9 => Action::ToggleWslAuto,
+            10 => Action::WslInfo,
             20..=23 => Action::Auto(modes[usize::from(id - 20)]),
             100.. => Action::ToggleArea(*Op::ALL.get(usize::from(id - 100))?),
             _ => return None,
@@ -110,6 +122,10 @@ pub struct MenuState<'a> {
     pub elevated: bool,
     /// Whether a clean is in progress.
     pub cleaning: bool,
+    /// WSL 2's VM, while it runs: its menu line.
+    pub wsl_vm: Option<String>,
+    /// Whether a WSL give-back is in progress.
+    pub giving_back: bool,
 }
 
 const NEEDS_ADMIN: &str = " (needs administrator)";
@@ -206,6 +222,31 @@ pub fn build(state: &MenuState<'_>) -> Vec<Entry> {
             entries: auto_entries,
         },
         Entry::Separator,
+    ];
+    if let Some(line) = &state.wsl_vm {
+        // WSL's give-back runs as the user (root inside the VM is WSL's, not Windows'): no
+        // elevation needed.
+        let give_back = if state.giving_back {
+            "Giving back WSL memory…"
+        } else {
+            "Give back WSL memory"
+        };
+        entries.extend([
+            item(line.clone(), Action::WslInfo, false, false),
+            item(give_back, Action::WslGiveBack, false, !state.giving_back),
+            item(
+                format!(
+                    "Give back automatically above {} MiB when idle",
+                    settings.wsl.above_mib
+                ),
+                Action::ToggleWslAuto,
+                settings.wsl.auto,
+                true,
+            ),
+            Entry::Separator,
+        ]);
+    }
+    entries.extend([
         item(
             "Notifications",
             Action::ToggleNotifications,
@@ -225,7 +266,7 @@ pub fn build(state: &MenuState<'_>) -> Vec<Entry> {
             state.elevated,
         ),
         item("Open status", Action::OpenStatus, false, true),
-    ];
+    ]);
     if !state.elevated {
         entries.push(item(
             "Restart as administrator",
@@ -294,6 +335,8 @@ mod tests {
             default_plan: &PLAN,
             elevated,
             cleaning,
+            wsl_vm: None,
+            giving_back: false,
         })
     }
 
@@ -356,6 +399,43 @@ mod tests {
     }
 
     #[test]
+    fn the_wsl_entries_show_only_while_the_vm_runs() {
+        let without = menu(false, false);
+        assert!(find(&without, Action::WslGiveBack).is_none());
+        assert!(find(&without, Action::WslInfo).is_none());
+        let settings = Settings::default();
+        let state = |giving_back| MenuState {
+            settings: &settings,
+            infos: &[],
+            default_plan: &PLAN,
+            elevated: false,
+            cleaning: false,
+            wsl_vm: Some("WSL 2 VM: 1.50 GiB".into()),
+            giving_back,
+        };
+        let with = build(&state(false));
+        assert_eq!(with.len(), without.len() + 4, "three items and a separator");
+        assert_eq!(
+            find(&with, Action::WslInfo),
+            Some(&item("WSL 2 VM: 1.50 GiB", Action::WslInfo, false, false))
+        );
+        assert!(enabled(&with, Action::WslGiveBack), "needs no elevation");
+        assert!(!checked(&with, Action::ToggleWslAuto));
+        let Some(Entry::Item { label, .. }) = find(&with, Action::ToggleWslAuto) else {
+            panic!()
+        };
+        assert_eq!(label, "Give back automatically above 4096 MiB when idle");
+        let busy = build(&state(true));
+        let Some(Entry::Item { label, enabled, .. }) = find(&busy, Action::WslGiveBack) else {
+            panic!()
+        };
+        assert_eq!(
+            (label.as_str(), *enabled),
+            ("Giving back WSL memory…", false)
+        );
+    }
+
+    #[test]
     fn command_ids_round_trip() {
         let mut actions = vec![
             Action::CleanNow,
@@ -365,6 +445,9 @@ mod tests {
             Action::OpenStatus,
             Action::RestartElevated,
             Action::Exit,
+            Action::WslGiveBack,
+            Action::ToggleWslAuto,
+            Action::WslInfo,
         ];
         actions.extend(
             [

@@ -62,6 +62,34 @@ impl Default for Auto {
     }
 }
 
+/// WSL 2's VM: automatic give-back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Wsl {
+    /// Give the VM's memory back automatically.
+    pub auto: bool,
+    /// …when its working set is above this many MiB…
+    pub above_mib: u64,
+    /// …and its CPU use, averaged over `idle_seconds`, is below this share of one CPU.
+    pub idle_cpu_percent: f64,
+    /// The window over which the VM must have been idle.
+    pub idle_seconds: u64,
+    /// Quiet time after each automatic give-back.
+    pub cooldown_minutes: u64,
+}
+
+impl Default for Wsl {
+    fn default() -> Wsl {
+        Wsl {
+            auto: false,
+            above_mib: 4096,
+            idle_cpu_percent: 5.0,
+            idle_seconds: 60,
+            cooldown_minutes: 30,
+        }
+    }
+}
+
 /// Everything the app remembers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -86,6 +114,8 @@ pub struct Settings {
     pub exclude_processes: Vec<String>,
     /// Automatic cleaning.
     pub auto: Auto,
+    /// WSL 2's VM.
+    pub wsl: Wsl,
 }
 
 impl Default for Settings {
@@ -101,6 +131,7 @@ impl Default for Settings {
             clean_ops: Vec::new(),
             exclude_processes: Vec::new(),
             auto: Auto::default(),
+            wsl: Wsl::default(),
         }
     }
 }
@@ -222,6 +253,23 @@ impl Settings {
             auto.cooldown_seconds = defaults.auto.cooldown_seconds;
             repaired.push("auto.cooldown_seconds");
         }
+        let wsl = &mut self.wsl;
+        if wsl.above_mib == 0 || wsl.above_mib > 1 << 30 {
+            wsl.above_mib = defaults.wsl.above_mib;
+            repaired.push("wsl.above_mib");
+        }
+        if !(0.0..=100.0).contains(&wsl.idle_cpu_percent) {
+            wsl.idle_cpu_percent = defaults.wsl.idle_cpu_percent;
+            repaired.push("wsl.idle_cpu_percent");
+        }
+        if wsl.idle_seconds < 5 || wsl.idle_seconds > 86_400 {
+            wsl.idle_seconds = defaults.wsl.idle_seconds;
+            repaired.push("wsl.idle_seconds");
+        }
+        if wsl.cooldown_minutes == 0 || wsl.cooldown_minutes > 24 * 60 {
+            wsl.cooldown_minutes = defaults.wsl.cooldown_minutes;
+            repaired.push("wsl.cooldown_minutes");
+        }
         let before = self.clean_ops.len();
         self.clean_ops.retain(|name| name.parse::<Op>().is_ok());
         if self.clean_ops.len() != before {
@@ -342,6 +390,12 @@ mod tests {
                 standby_above_mib: 2048,
                 ..Auto::default()
             },
+            wsl: Wsl {
+                auto: true,
+                above_mib: 6144,
+                idle_cpu_percent: 2.5,
+                ..Wsl::default()
+            },
             ..Settings::default()
         };
         settings.save(&path).unwrap();
@@ -408,6 +462,38 @@ mod tests {
                 "warning_percent/danger_percent",
                 "auto.every_minutes",
                 "clean_ops"
+            ]))
+        );
+    }
+
+    #[test]
+    fn wsl_settings_default_when_absent_and_are_repaired_when_out_of_range() {
+        let dir = dir();
+        let path = dir.path().join("tray.toml");
+        std::fs::write(&path, format!("version = {VERSION}\n")).unwrap();
+        assert_eq!(Settings::load(&path), (Settings::default(), None));
+        std::fs::write(
+            &path,
+            format!(
+                "version = {VERSION}\n[wsl]\nauto = true\nabove_mib = 0\nidle_cpu_percent = 150.0\nidle_seconds = 1\ncooldown_minutes = 0\n"
+            ),
+        )
+        .unwrap();
+        let (settings, notice) = Settings::load(&path);
+        assert_eq!(
+            settings.wsl,
+            Wsl {
+                auto: true,
+                ..Wsl::default()
+            }
+        );
+        assert_eq!(
+            notice,
+            Some(Notice::Repaired(vec![
+                "wsl.above_mib",
+                "wsl.idle_cpu_percent",
+                "wsl.idle_seconds",
+                "wsl.cooldown_minutes"
             ]))
         );
     }

@@ -11,6 +11,7 @@ mod giveback;
 mod ops;
 mod run;
 mod status;
+mod wsl;
 
 pub use self::event::watch_event;
 pub use self::files::{evict, files};
@@ -18,6 +19,7 @@ pub use self::giveback::give_back;
 pub use self::ops::ops;
 pub use self::run::{dry_run, report};
 pub use self::status::status;
+pub use self::wsl::{wsl_give_back, wsl_status};
 
 use serde::Serialize;
 

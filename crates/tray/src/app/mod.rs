@@ -39,6 +39,7 @@ use memdefrag_tray::icon::{self, Face};
 use memdefrag_tray::menu::{self, Action, Entry, MenuState};
 use memdefrag_tray::settings::{Notice, Settings};
 use memdefrag_tray::text::{self, LastClean};
+use memdefrag_tray::wsl::{self as tray_wsl, GivenBack, WslAuto, WslReason, WslWorker};
 use serde_json::json;
 use windows_sys::Win32::Foundation::HWND;
 
@@ -97,6 +98,11 @@ struct App {
     log: Option<ActionLog>,
     status_window: HWND,
     hotkey_registered: bool,
+    /// WSL 2's VM, as last read (`None` while it does not run).
+    wsl_vm: Option<memdefrag::wsl::VmProcess>,
+    wsl: WslWorker,
+    wsl_auto: Option<WslAuto>,
+    last_wsl: Option<memdefrag::wsl::WslGiveBack>,
 }
 
 thread_local! {
@@ -144,6 +150,14 @@ pub(crate) fn main() -> ExitCode {
         backend.clone(),
         Box::new(move || window::post(win::handle_from(wake_target), window::CLEANED)),
     );
+    let wsl = WslWorker::new(
+        Box::new(|| {
+            let host = memdefrag::wsl::NativeHost::find()?;
+            memdefrag::wsl::give_back(&host, &memdefrag::wsl::GiveBackOptions::default())
+        }),
+        Box::new(move || window::post(win::handle_from(wake_target), window::WSL_GIVEN_BACK)),
+    );
+    let wsl_auto = WslAuto::new(&settings.wsl);
     let log = ActionLog::open(&paths.log, DEFAULT_MAX_BYTES).ok();
     let mut app = App {
         hwnd,
@@ -165,6 +179,10 @@ pub(crate) fn main() -> ExitCode {
         log,
         status_window: std::ptr::null_mut(),
         hotkey_registered: false,
+        wsl_vm: None,
+        wsl,
+        wsl_auto,
+        last_wsl: None,
     };
     app.restart_auto();
     app.apply_hotkey();
@@ -207,6 +225,7 @@ fn local_clock() -> String {
 impl App {
     /// Once a second: the memory state, the icon and tooltip when they change, and auto-clean.
     fn tick(&mut self) {
+        self.tick_wsl();
         let Ok(snapshot) = self.backend.snapshot() else {
             return;
         };
@@ -243,6 +262,50 @@ impl App {
             }
         }
         self.snapshot = Some(snapshot);
+    }
+
+    /// WSL 2's VM: read from the process list (cheap, no wsl.exe), and the automatic give-back.
+    fn tick_wsl(&mut self) {
+        // A list that cannot be read leaves the last reading.
+        if let Ok(vm) = memdefrag::wsl::vm_process() {
+            self.wsl_vm = vm;
+        }
+        if let Some(auto) = &mut self.wsl_auto {
+            if auto.tick(self.wsl_vm.as_ref(), Instant::now(), self.wsl.is_busy()) {
+                self.wsl.request(WslReason::Auto);
+            }
+        }
+    }
+
+    /// The WSL worker finished: log it and tell the user.
+    fn wsl_given_back(&mut self) {
+        while let Some(given) = self.wsl.finished() {
+            self.record_wsl(&given);
+            if self.settings.notifications || given.reason == WslReason::Manual {
+                let n = tray_wsl::after_give_back(&given);
+                self.notify(&n.title, &n.text, n.error);
+            }
+            if let Ok(report) = given.result {
+                self.last_wsl = Some(report);
+            }
+        }
+        self.tick_wsl();
+    }
+
+    fn record_wsl(&self, given: &GivenBack) {
+        let Some(log) = &self.log else {
+            return;
+        };
+        let reason = match given.reason {
+            WslReason::Manual => "wsl-manual",
+            WslReason::Auto => "wsl-auto",
+        };
+        let time = humantime::format_rfc3339_seconds(given.started).to_string();
+        let entry = match &given.result {
+            Ok(report) => json!({ "time": time, "reason": reason, "wsl_give_back": report }),
+            Err(e) => json!({ "time": time, "reason": reason, "error": e.to_string() }),
+        };
+        let _ = log.append(&entry);
     }
 
     /// Starts a clean on the worker; a second request while one runs is ignored (the tooltip
@@ -327,6 +390,8 @@ impl App {
             default_plan: &self.default_plan,
             elevated: self.elevated,
             cleaning: self.cleaner.is_busy(),
+            wsl_vm: self.wsl_vm.as_ref().map(tray_wsl::menu_line),
+            giving_back: self.wsl.is_busy(),
         })
     }
 
@@ -423,6 +488,10 @@ impl App {
                     }
                     None => text.push_str("\nno clean yet\n"),
                 }
+                if let Some(report) = &self.last_wsl {
+                    text.push_str("\nlast WSL give-back\n\n");
+                    text.push_str(&render::wsl_give_back(report));
+                }
                 self.status_window = status::show(self.status_window, &text);
             }
             Action::RestartElevated => {
@@ -430,6 +499,15 @@ impl App {
                     self.exit();
                 }
             }
+            Action::WslGiveBack => {
+                self.wsl.request(WslReason::Manual);
+            }
+            Action::ToggleWslAuto => {
+                self.settings.wsl.auto = !self.settings.wsl.auto;
+                self.save();
+                self.wsl_auto = WslAuto::new(&self.settings.wsl);
+            }
+            Action::WslInfo => {}
             Action::Exit => self.exit(),
         }
         if action != Action::Exit {
@@ -469,6 +547,9 @@ fn procedure(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> Option<isize
         }
         Event::Cleaned => {
             with_app(App::cleaned);
+        }
+        Event::WslGivenBack => {
+            with_app(App::wsl_given_back);
         }
         Event::Hotkey => {
             with_app(|app| app.clean(Reason::Hotkey));

@@ -29,6 +29,8 @@ use super::win::wide;
 pub(crate) const ICON_EVENT: u32 = WM_APP + 1;
 /// The worker finished a clean.
 pub(crate) const CLEANED: u32 = WM_APP + 2;
+/// The WSL worker finished a give-back.
+pub(crate) const WSL_GIVEN_BACK: u32 = WM_APP + 3;
 /// Close the window (the default handling destroys it).
 pub(crate) const CLOSE: u32 = WM_CLOSE;
 /// The hotkey's ID.
@@ -53,6 +55,8 @@ pub(crate) enum Event {
     Activate,
     /// The worker finished a clean.
     Cleaned,
+    /// The WSL worker finished a give-back.
+    WslGivenBack,
     /// The hotkey was pressed.
     Hotkey,
     /// Explorer (re)started: add the icon again.
@@ -81,6 +85,7 @@ pub(crate) fn event(msg: u32, _wparam: usize, lparam: isize) -> Event {
             }
         }
         CLEANED => Event::Cleaned,
+        WSL_GIVEN_BACK => Event::WslGivenBack,
         WM_HOTKEY => Event::Hotkey,
         WM_DESTROY => Event::Destroy,
         WM_DPICHANGED | WM_SETTINGCHANGE | WM_DISPLAYCHANGE => Event::DisplayChanged,

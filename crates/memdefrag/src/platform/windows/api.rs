@@ -134,6 +134,21 @@ pub(crate) struct ProcessEntry {
     pub name: String,
 }
 
+/// A process's memory figures from the system's process list (no handle to it is opened).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(windows), allow(dead_code))] // read only by the real process list
+pub(crate) struct ProcessMemory {
+    pub pid: u32,
+    /// The image name, e.g. `VmmemWSL` (empty for the System Idle Process).
+    pub name: String,
+    /// WorkingSetSize: what Task Manager shows as its memory.
+    pub working_set_bytes: u64,
+    /// PrivatePageCount: its private bytes (commit).
+    pub private_bytes: u64,
+    /// User and kernel time, in 100 ns units.
+    pub cpu_time_100ns: u64,
+}
+
 /// Why one process's working set could not be emptied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum TrimError {

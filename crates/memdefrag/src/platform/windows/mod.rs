@@ -49,6 +49,8 @@ pub(crate) fn native() -> Native {
 
 #[cfg(windows)]
 pub(crate) use ffi::on_console_close;
+#[cfg(windows)]
+pub(crate) use ffi::process_memory;
 
 /// Why file-level cache commands cannot run on Windows.
 #[cfg(windows)]

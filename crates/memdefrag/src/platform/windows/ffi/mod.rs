@@ -5,6 +5,7 @@
 //! - `token`: the process token's privileges and elevation;
 //! - `volumes`: flushing every volume's buffers;
 //! - `processes`: the running processes, and emptying one's working set;
+//! - `sysprocs`: the system's process list with each process's memory figures;
 //! - `info`: the documented figures and facts (WOW64, GlobalMemoryStatusEx, GetPerformanceInfo);
 //! - `console`: the console control handler;
 //! - `text`: UTF-16 strings and the system's error messages.
@@ -15,6 +16,7 @@ mod console;
 mod info;
 mod nt;
 mod processes;
+mod sysprocs;
 mod text;
 mod token;
 mod volumes;
@@ -25,6 +27,11 @@ use super::api::{
     DocumentedMemory, MemoryListPages, NtApi, NtStatus, Privilege, PrivilegeError, PrivilegeState,
     ProcessEntry, SetRequest, TrimError, VolumeFlush,
 };
+
+/// Every process with its memory figures, from the system's process list.
+pub(crate) fn process_memory() -> Result<Vec<super::api::ProcessMemory>, (u32, String)> {
+    sysprocs::list().map_err(nt::status_message)
+}
 
 /// The real NT and Win32 calls.
 pub(crate) struct System;
