@@ -287,6 +287,14 @@ pub(crate) enum WslCommand {
         /// freed memory back to Windows after a few seconds. 0s reads it at once.
         #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_wait)]
         wait: Duration,
+        /// Passed to memdefrag give-back inside: keep memory accessed within DURATION [default:
+        /// its own, 30s].
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        keep_hot: Option<Duration>,
+        /// Check everything and say what would run in each distribution; change nothing
+        /// (memdefrag inside runs with --dry-run; the recipe does not run).
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

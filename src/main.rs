@@ -233,11 +233,18 @@ fn wsl(args: &cli::WslArgs, json: bool) -> anyhow::Result<ExitCode> {
             }
             Ok(exit_code(status.exit_code()))
         }
-        Some(cli::WslCommand::GiveBack { distro, wait }) => {
+        Some(cli::WslCommand::GiveBack {
+            distro,
+            wait,
+            keep_hot,
+            dry_run,
+        }) => {
             let options = wsl::GiveBackOptions {
                 distro: distro.clone(),
                 timeout: args.timeout,
                 wait: *wait,
+                keep_hot: *keep_hot,
+                dry_run: *dry_run,
             };
             let report = wsl::give_back(&host, &options)?;
             show(json, &report, render::wsl_give_back)?;

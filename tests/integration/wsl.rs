@@ -356,6 +356,64 @@ mod windows {
     }
 
     #[test]
+    fn wsl_give_back_dry_run_runs_memdefrag_with_dry_run_and_no_recipe() {
+        let _lock = lock();
+        let _vm = Vmmem::start();
+        let wsl = Wsl::new(&distros());
+        let (out, report) = wsl.json(
+            &[
+                "wsl",
+                "give-back",
+                "--dry-run",
+                "--keep-hot",
+                "2m",
+                "--json",
+            ],
+            &[],
+        );
+        assert_exit(&out, 0);
+        assert_eq!(report["dry_run"], true);
+        assert_eq!(report["waited_ms"], 0);
+        let ds = report["distributions"].as_array().unwrap();
+        assert_eq!(ds[1]["name"], "Debian");
+        assert_eq!(ds[1]["outcome"], "ok");
+        assert!(
+            ds[1]["notes"][1].as_str().unwrap().contains("--keep-hot"),
+            "{report}"
+        );
+        let root_probe = "sh -c id -u; command -v memdefrag || true";
+        assert_eq!(
+            wsl.calls()[2..],
+            [
+                format!("-d {UBUNTU} -u root -e {root_probe}"),
+                format!(
+                    "-d {UBUNTU} -u root -e /usr/bin/memdefrag give-back --json --keep-hot 2m \
+                     --dry-run"
+                ),
+                format!("-d Debian -u root -e {root_probe}"),
+            ]
+        );
+        assert!(!wsl.dir.path().join("recipe").exists(), "the recipe ran");
+        wsl.assert_nothing_started();
+
+        let out = wsl.run(
+            &["wsl", "give-back", "--dry-run", "--distro", "Debian"],
+            &[],
+        );
+        assert_exit(&out, 0);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.starts_with("Debian: drop_caches + compact_memory: would run in "),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  command: wsl.exe -d Debian -u root -e sh -c "),
+            "{text}"
+        );
+        assert!(text.contains("\ndry run: nothing was changed\n"), "{text}");
+    }
+
+    #[test]
     fn wsl_give_back_checks_the_distribution_before_anything_runs() {
         let _lock = lock();
         let _vm = Vmmem::start();

@@ -177,7 +177,8 @@ fn wsl() -> i32 {
                     out(&text("status"));
                     0
                 }
-                [program, "give-back", "--json"] if Some(*program) == path => {
+                // Any further options (--keep-hot, --dry-run): the recorded call shows them.
+                [program, "give-back", "--json", ..] if Some(*program) == path => {
                     out(&text("give_back"));
                     distro["give_back_exit"].as_i64().unwrap_or(0) as i32
                 }

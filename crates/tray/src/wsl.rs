@@ -322,6 +322,7 @@ mod tests {
 
     fn report(outcome: Outcome) -> WslGiveBack {
         WslGiveBack {
+            dry_run: false,
             before: Some(vm(1, 6 * GIB, 0)),
             after: Some(vm(1, 2 * GIB, 0)),
             waited_ms: 3000,

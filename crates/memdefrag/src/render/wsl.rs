@@ -83,6 +83,7 @@ pub fn wsl_give_back(r: &WslGiveBack) -> String {
             None => "nothing ran",
         };
         let outcome = match d.outcome {
+            Outcome::Ok if r.dry_run => "would run",
             Outcome::Ok => "ok",
             Outcome::Failed => "FAILED",
             Outcome::NoRoot => "NOT ROOT",
@@ -93,6 +94,11 @@ pub fn wsl_give_back(r: &WslGiveBack) -> String {
             format!("{:.0} ms", d.duration_ms)
         };
         let _ = writeln!(out, "{}: {method}: {outcome} in {time}", d.name);
+        if r.dry_run {
+            if let Some(command) = &d.command {
+                let _ = writeln!(out, "  command: {command}");
+            }
+        }
         if let Some(inside) = &d.inside {
             let _ = writeln!(
                 out,
@@ -110,6 +116,13 @@ pub fn wsl_give_back(r: &WslGiveBack) -> String {
         }
     }
     match (&r.before, &r.after) {
+        (before, _) if r.dry_run => {
+            let _ = writeln!(
+                out,
+                "\n{}\ndry run: nothing was changed",
+                vm_line(before.as_ref())
+            );
+        }
         (Some(before), Some(after)) => {
             let _ = writeln!(out, "\n{} (PID {}) on Windows:", before.name, before.pid);
             super::change_table(

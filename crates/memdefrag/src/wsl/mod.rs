@@ -526,6 +526,11 @@ pub struct GiveBackOptions {
     pub timeout: Duration,
     /// How long to wait, at most, for the VM to hand the memory back to Windows.
     pub wait: Duration,
+    /// memdefrag's `--keep-hot` inside (its default when `None`); the recipe keeps nothing.
+    pub keep_hot: Option<Duration>,
+    /// Check everything and say what would run; change nothing (memdefrag inside runs with
+    /// `--dry-run`, the recipe not at all).
+    pub dry_run: bool,
 }
 
 impl Default for GiveBackOptions {
@@ -534,6 +539,8 @@ impl Default for GiveBackOptions {
             distro: None,
             timeout: DEFAULT_TIMEOUT,
             wait: DEFAULT_WAIT,
+            keep_hot: None,
+            dry_run: false,
         }
     }
 }
@@ -542,6 +549,8 @@ impl Default for GiveBackOptions {
 /// distribution's run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WslGiveBack {
+    /// Whether this only says what would run.
+    pub dry_run: bool,
     /// The VM's process before.
     pub before: Option<VmProcess>,
     /// The VM's process after the wait.
@@ -575,7 +584,8 @@ impl WslGiveBack {
 }
 
 /// Gives one distribution's memory back, as root inside it.
-fn give_back_one(host: &dyn WslHost, name: &str, timeout: Duration) -> DistroGiveBack {
+fn give_back_one(host: &dyn WslHost, name: &str, options: &GiveBackOptions) -> DistroGiveBack {
+    let timeout = options.timeout;
     let start = Instant::now();
     let mut report = DistroGiveBack {
         name: name.to_owned(),
@@ -611,17 +621,37 @@ fn give_back_one(host: &dyn WslHost, name: &str, timeout: Duration) -> DistroGiv
     let path = installed_path(lines);
     let recipe_args = ["-d", name, "-u", "root", "-e", "sh", "-c", RECIPE];
     let mut args: Vec<&str> = recipe_args.to_vec();
+    let keep_hot = options
+        .keep_hot
+        .map(|d| humantime::format_duration(d).to_string());
     if let Some(path) = &path {
         args = vec!["-d", name, "-u", "root", "-e", path, "give-back", "--json"];
+        if let Some(keep_hot) = &keep_hot {
+            args.extend(["--keep-hot", keep_hot]);
+        }
+        if options.dry_run {
+            args.push("--dry-run");
+        }
         report.method = Some(GiveBackMethod::Memdefrag);
     } else {
         report.method = Some(GiveBackMethod::DropCachesCompact);
+        let verb = if options.dry_run { "would be" } else { "was" };
         report.notes.push(format!(
-            "memdefrag is not installed in '{name}': every cache was dropped, the hot cache \
+            "memdefrag is not installed in '{name}': every cache {verb} dropped, the hot cache \
              too (it is read back from disk); memdefrag inside keeps it"
         ));
+        if keep_hot.is_some() {
+            report
+                .notes
+                .push("--keep-hot applies to memdefrag inside; the recipe keeps nothing".into());
+        }
     }
     report.command = Some(command_line(&args));
+    if options.dry_run && path.is_none() {
+        // The recipe has no dry run: it is not run at all.
+        report.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+        return report;
+    }
     let result = host.wsl(&args, GIVE_BACK_DEADLINE);
     report.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
     let out = match result {
@@ -727,12 +757,17 @@ pub fn give_back(host: &dyn WslHost, options: &GiveBackOptions) -> Result<WslGiv
     let before = host.vm()?;
     let distributions: Vec<DistroGiveBack> = targets
         .iter()
-        .map(|name| give_back_one(host, name, options.timeout))
+        .map(|name| give_back_one(host, name, options))
         .collect();
-    let (after, waited) = settle(host, before.as_ref(), options.wait)?;
+    let wait = if options.dry_run {
+        Duration::ZERO
+    } else {
+        options.wait
+    };
+    let (after, waited) = settle(host, before.as_ref(), wait)?;
     if before.is_none() {
         notes.push("no VmmemWSL or vmmem process was found: Windows' figures are missing".into());
-    } else if !options.wait.is_zero() {
+    } else if !wait.is_zero() {
         notes.push(format!(
             "WSL's page reporting hands freed memory back to Windows after a few seconds: the \
              VM was watched for {} after the run",
@@ -740,6 +775,7 @@ pub fn give_back(host: &dyn WslHost, options: &GiveBackOptions) -> Result<WslGiv
         ));
     }
     Ok(WslGiveBack {
+        dry_run: options.dry_run,
         before,
         after,
         waited_ms: waited.as_millis() as u64,

@@ -371,3 +371,50 @@ fn the_vm_process_is_vmmemwsl_else_the_largest_vmmem() {
     assert_eq!(pick_vm([p("VMMEMWSL.EXE", 3)]).unwrap().pid, 3);
     assert!(pick_vm([p("vmmemwslx", 3), p("", 0)]).is_none());
 }
+
+#[test]
+fn a_dry_run_runs_memdefrag_with_dry_run_and_the_recipe_not_at_all() {
+    // Without memdefrag inside: the probe only.
+    let host = Fake::new(vec![vm(2048)], standard);
+    let options = GiveBackOptions {
+        distro: Some(NAME.into()),
+        keep_hot: Some(Duration::from_secs(90)),
+        dry_run: true,
+        ..GiveBackOptions::default()
+    };
+    let report = give_back(&host, &options).unwrap();
+    assert!(report.dry_run);
+    assert_eq!((report.waited_ms, &report.after), (0, &vm(2048)));
+    let d = &report.distributions[0];
+    assert_eq!(d.method, Some(GiveBackMethod::DropCachesCompact));
+    // What would run is said, and not run.
+    assert!(d.command.as_deref().unwrap().contains(RECIPE), "{d:?}");
+    assert!(d.notes[0].contains("would be dropped"), "{:?}", d.notes);
+    assert!(d.notes[1].contains("--keep-hot"), "{:?}", d.notes);
+    let calls = host.calls();
+    assert_eq!(
+        calls.last().unwrap(),
+        &format!("-d {NAME} -u root -e sh -c {PROBE_ROOT}")
+    );
+    assert!(!calls.iter().any(|c| c.contains(RECIPE)), "{calls:?}");
+
+    // With memdefrag inside: its own dry run, with the keep-hot time.
+    let host = Fake::new(vec![vm(100)], |args| match args {
+        ["-d", NAME, "-u", "root", "-e", "sh", "-c", PROBE_ROOT] => ok("0\n/usr/bin/memdefrag\n"),
+        ["-d", NAME, "-u", "root", "-e", "/usr/bin/memdefrag", "give-back", "--json", "--keep-hot", "1m 30s", "--dry-run"] => {
+            ok(
+                r#"{"dry_run":true,"method":"damon","reportable_before_bytes":1,"reportable_after_bytes":1,
+                "duration_ms":2.0,"steps":[]}"#,
+            )
+        }
+        other => standard(other),
+    });
+    let report = give_back(&host, &options).unwrap();
+    let d = &report.distributions[0];
+    assert_eq!(
+        (d.method, d.outcome),
+        (Some(GiveBackMethod::Memdefrag), Outcome::Ok)
+    );
+    assert_eq!(d.inside.as_ref().unwrap().method, "damon");
+    assert_eq!(report.exit_code(), 0);
+}
