@@ -12,7 +12,7 @@ pub(crate) fn run(
         code: memdefrag::exit::UNSUPPORTED,
         message: "memdefrag service runs the watch as a Windows service; on Linux, run \
                   `memdefrag watch` under systemd with contrib/systemd/memdefrag-watch.service \
-                  (see README, watch)"
+                  (see docs/watch.md)"
             .into(),
     }
     .into())
