@@ -115,3 +115,19 @@ pub fn windows_structures(data: &[u8]) {
     }
     let _ = crate::render::status(&snapshot);
 }
+
+/// What wsl.exe prints (UTF-16LE or UTF-8, any bytes) and what a distribution answers inside:
+/// the running list, the verbose table, /proc/meminfo, memdefrag's status and give-back JSON.
+pub fn wsl_output(data: &[u8]) {
+    use crate::wsl::{linux, text};
+    let names = text::parse_names(data);
+    assert!(names
+        .iter()
+        .all(|n| !n.is_empty() && !n.contains(['\r', '\n', '\0'])));
+    let _ = text::parse_verbose(data);
+    let _ = text::first_line(data, data);
+    let decoded = text::decode(data);
+    let _ = linux::parse_meminfo(&decoded);
+    let _ = linux::parse_status(&decoded);
+    let _ = linux::parse_give_back(&decoded);
+}

@@ -44,9 +44,12 @@ fn utf8(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace('\0', "")
 }
 
-/// The lines of `text`, trimmed of spaces and CRs at both ends, empty ones left out.
+/// The lines of `text`, trimmed of spaces at both ends, empty ones left out. A CR ends a line as
+/// an LF does: wsl.exe ends its lines with CRLF, and no name holds a CR.
 pub fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty())
+    text.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
 }
 
 /// The distribution names `wsl.exe --list --quiet` (`--running`) prints, one a line, in the
@@ -125,6 +128,15 @@ mod tests {
         let mut out = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
         out.extend(s.encode_utf16().flat_map(u16::to_le_bytes));
         out
+    }
+
+    /// Found by fuzzing: an odd byte after a UTF-16 CR made its LF part of another character,
+    /// and the CR stayed in the name.
+    #[test]
+    fn a_lone_cr_ends_a_name() {
+        let bytes = b"U\0b\0u\0n\0t\0w\0\r\0\nT";
+        assert_eq!(parse_names(bytes), ["Ubuntw", "\u{540a}"]);
+        assert_eq!(parse_names(b"a\rb\r\n"), ["a", "b"]);
     }
 
     #[test]
