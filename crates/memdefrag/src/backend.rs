@@ -414,7 +414,7 @@ pub trait Backend: Send + Sync {
         Err(Error::UnsupportedFeature {
             feature: "the idle trigger (--idle-below)",
             reason: format!(
-                "it measures idleness from Linux's /proc/stat, which {} has not",
+                "memdefrag reads CPU time on Linux and Windows, not on {}",
                 self.platform()
             ),
         })

@@ -187,4 +187,6 @@ pub(crate) trait NtApi {
     fn processes(&self) -> Result<Vec<ProcessEntry>, (u32, String)>;
     /// EmptyWorkingSet on one process; its working set size before and after, in bytes.
     fn empty_working_set(&self, pid: u32) -> Result<(u64, u64), TrimError>;
+    /// GetSystemTimes: the CPUs' busy and total time since boot.
+    fn cpu_times(&self) -> Result<crate::backend::CpuTimes, (u32, String)>;
 }

@@ -223,6 +223,9 @@ impl NtApi for Fake {
             None => Ok((u64::from(pid) << 20, u64::from(pid) << 19)),
         }
     }
+    fn cpu_times(&self) -> Result<crate::backend::CpuTimes, (u32, String)> {
+        Ok(crate::backend::CpuTimes { busy: 1, total: 10 })
+    }
     fn flush_volumes(&self) -> Result<Vec<VolumeFlush>, (u32, String)> {
         self.log().push(Event::FlushVolumes);
         std::thread::sleep(self.flush_takes);

@@ -146,6 +146,12 @@ impl<A: NtApi + Send + Sync + 'static> Backend for Windows<A> {
     fn running(&self, names: &[String]) -> Vec<String> {
         ops::running(&*self.0, names)
     }
+    fn cpu_times(&self) -> Result<crate::backend::CpuTimes, Error> {
+        self.0.cpu_times().map_err(|(code, message)| Error::Stats {
+            source_name: "GetSystemTimes".into(),
+            message: format!("{message} (error {code})"),
+        })
+    }
     fn run(&self, op: Op, options: &RunOptions, stop: &crate::Stop) -> Result<Outcome, OsError> {
         if !matches!(op, Op::Modified | Op::FlushVolumes) {
             return ops::run(&*self.0, op, options);

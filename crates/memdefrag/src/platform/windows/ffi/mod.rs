@@ -76,6 +76,9 @@ impl NtApi for System {
     fn processes(&self) -> Result<Vec<ProcessEntry>, (u32, String)> {
         processes::list()
     }
+    fn cpu_times(&self) -> Result<crate::backend::CpuTimes, (u32, String)> {
+        info::cpu_times()
+    }
     fn empty_working_set(&self, pid: u32) -> Result<(u64, u64), TrimError> {
         processes::empty_working_set(pid)
     }

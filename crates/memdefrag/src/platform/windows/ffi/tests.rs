@@ -51,6 +51,23 @@ fn documented_memory_is_plausible() {
 }
 
 #[test]
+fn cpu_times_move_forward_and_busy_stays_within_total() {
+    let first = System.cpu_times().unwrap();
+    assert!(first.total > 0 && first.busy <= first.total, "{first:?}");
+    // Spin a little so that some busy time passes.
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_millis(100) {
+        std::hint::black_box(0u64);
+    }
+    let then = System.cpu_times().unwrap();
+    assert!(then.total > first.total, "{first:?} {then:?}");
+    assert!(
+        then.busy >= first.busy && then.busy <= then.total,
+        "{first:?} {then:?}"
+    );
+}
+
+#[test]
 fn the_list_query_answers_or_fails_cleanly() {
     let _token = TOKEN
         .lock()
