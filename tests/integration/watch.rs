@@ -447,13 +447,39 @@ pub(crate) mod linux {
         }
 
         /// The next line, as JSON, if one comes within `timeout`.
+        /// Waits, at most 10 s, until the kernel shows the watch catching `signal` (SigCgt in
+        /// /proc/PID/status): before that, the signal's default action would end it.
+        fn wait_for_handler(&self, signal: libc::c_int) {
+            let status = format!("/proc/{}/status", self.child.id());
+            let start = Instant::now();
+            loop {
+                let caught = std::fs::read_to_string(&status)
+                    .ok()
+                    .and_then(|s| {
+                        let mask = s.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                        u64::from_str_radix(mask.trim(), 16).ok()
+                    })
+                    .is_some_and(|mask| mask & (1 << (signal - 1)) != 0);
+                if caught {
+                    return;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "watch never set up a handler for signal {signal}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+
         pub(crate) fn next(&self, timeout: Duration) -> Option<serde_json::Value> {
             let line = self.lines.recv_timeout(timeout).ok()?;
             Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
         }
 
-        /// Sends `signal` and returns the exit code and how long the exit took.
+        /// Sends `signal` once the watch has its handler for it (a slow machine may still be
+        /// starting it), and returns the exit code and how long the exit took.
         pub(crate) fn signal(mut self, signal: libc::c_int) -> (Option<i32>, Duration) {
+            self.wait_for_handler(signal);
             // SAFETY: signalling our own child, which has not been reaped yet.
             unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
             let start = Instant::now();
