@@ -216,6 +216,18 @@ fn give_back(keep_hot: Duration, dry_run: bool, json: bool) -> anyhow::Result<Ex
     Ok(exit_code(report.exit_code()))
 }
 
+/// One stderr line per distribution that failed, e.g. `memdefrag: cannot read 'Debian': …`.
+fn tell_distribution_errors<'a>(
+    distributions: impl Iterator<Item = (&'a String, &'a Option<String>)>,
+    what: impl Fn(&str) -> String,
+) {
+    for (name, error) in distributions {
+        if let Some(error) = error {
+            eprintln!("memdefrag: {}: {error}", what(name));
+        }
+    }
+}
+
 /// `memdefrag wsl` and `memdefrag wsl give-back`, from Windows.
 fn wsl(args: &cli::WslArgs, json: bool) -> anyhow::Result<ExitCode> {
     use memdefrag::wsl;
@@ -224,13 +236,8 @@ fn wsl(args: &cli::WslArgs, json: bool) -> anyhow::Result<ExitCode> {
         None => {
             let status = wsl::status(&host, args.timeout)?;
             show(json, &status, render::wsl_status)?;
-            for d in status.distributions.iter().filter(|d| d.error.is_some()) {
-                eprintln!(
-                    "memdefrag: cannot read '{}': {}",
-                    d.name,
-                    d.error.as_deref().unwrap_or_default()
-                );
-            }
+            let errors = status.distributions.iter().map(|d| (&d.name, &d.error));
+            tell_distribution_errors(errors, |name| format!("cannot read '{name}'"));
             Ok(exit_code(status.exit_code()))
         }
         Some(cli::WslCommand::GiveBack {
@@ -248,13 +255,8 @@ fn wsl(args: &cli::WslArgs, json: bool) -> anyhow::Result<ExitCode> {
             };
             let report = wsl::give_back(&host, &options)?;
             show(json, &report, render::wsl_give_back)?;
-            for d in report.distributions.iter().filter(|d| d.error.is_some()) {
-                eprintln!(
-                    "memdefrag: give-back in '{}' failed: {}",
-                    d.name,
-                    d.error.as_deref().unwrap_or_default()
-                );
-            }
+            let errors = report.distributions.iter().map(|d| (&d.name, &d.error));
+            tell_distribution_errors(errors, |name| format!("give-back in '{name}' failed"));
             Ok(exit_code(report.exit_code()))
         }
     }

@@ -186,6 +186,17 @@ pub enum ColdMethod {
     None,
 }
 
+impl ColdMethod {
+    /// Its name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColdMethod::Damon => "damon",
+            ColdMethod::ReclaimSteps => "reclaim-steps",
+            ColdMethod::None => "none",
+        }
+    }
+}
+
 /// Free memory that stays with the guest after compaction, by why.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stranded {

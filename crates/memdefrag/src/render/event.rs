@@ -40,10 +40,7 @@ pub fn watch_event(event: &Event) -> String {
 }
 
 fn give_back_event(event: &Event, given: &GivenBack) -> String {
-    let method = serde_json::to_value(given.method)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let method = given.method.name();
     let (verb, detail) = match (&event.error, event.dry_run) {
         (Some(e), _) => ("give-back FAILED".to_owned(), e.to_string()),
         (None, true) => (

@@ -3,16 +3,12 @@
 use std::fmt::Write;
 
 use super::{human_bytes, human_signed};
-use crate::giveback::{ColdMethod, GiveBackReport};
+use crate::giveback::GiveBackReport;
 
 /// A give-back's report (or, with `dry_run`, its plan) for people.
 pub fn give_back(r: &GiveBackReport) -> String {
     let mut out = String::new();
-    let method = match r.method {
-        ColdMethod::Damon => "damon",
-        ColdMethod::ReclaimSteps => "reclaim-steps",
-        ColdMethod::None => "none",
-    };
+    let method = r.method.name();
     let keep_hot = humantime::format_duration(std::time::Duration::from_millis(r.keep_hot_ms));
     let _ = writeln!(
         out,

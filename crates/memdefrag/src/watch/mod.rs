@@ -289,27 +289,28 @@ impl<'a> Watch<'a> {
         let config = &self.config;
         let time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let start = Instant::now();
-        let (status, freed, error, give_back) = match &self.action {
+        let (freed, error, give_back) = match &self.action {
             Action::Purge(plan) if config.dry_run => {
                 let dry = plan.preview(self.backend)?;
-                (
-                    Status::Ok,
-                    i64::try_from(dry.estimated_bytes).unwrap_or(i64::MAX),
-                    None,
-                    None,
-                )
+                let estimate = i64::try_from(dry.estimated_bytes).unwrap_or(i64::MAX);
+                (estimate, None, None)
             }
             Action::Purge(plan) => {
                 let report = plan.run_until(self.backend, stop)?;
                 let error = report.failure().map(|(_, e)| e.clone());
-                (status_of(&error), report.freed_bytes, error, None)
+                (report.freed_bytes, error, None)
             }
             Action::GiveBack(options) => {
                 let report = crate::giveback::give_back(options, stop)?;
                 let error = report.steps.iter().find_map(|s| s.error.clone());
                 let freed = report.after.free_bytes as i64 - report.before.free_bytes as i64;
-                (status_of(&error), freed, error, Some(given_back(&report)))
+                (freed, error, Some(given_back(&report)))
             }
+        };
+        let status = if error.is_some() {
+            Status::Failed
+        } else {
+            Status::Ok
         };
         let duration_ms = start.elapsed().as_micros() as f64 / 1000.0;
         // A give-back helps by what the host could take, not by what is free.
@@ -335,14 +336,6 @@ impl<'a> Watch<'a> {
             give_back,
             error,
         })
-    }
-}
-
-fn status_of(error: &Option<crate::backend::OsError>) -> Status {
-    if error.is_some() {
-        Status::Failed
-    } else {
-        Status::Ok
     }
 }
 
